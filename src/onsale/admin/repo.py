@@ -1,0 +1,245 @@
+"""Venues, venue keys, events and the audit log in Postgres."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from onsale.admin.policy import (
+    Admission,
+    Category,
+    Event,
+    EventSpec,
+    Limits,
+    Row,
+    SaleWindow,
+    Section,
+)
+from onsale.errors import AlreadyExists
+from onsale.schema import audit_log, categories, events, sections, venue_keys, venues
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def audit(
+    conn: AsyncConnection,
+    *,
+    venue_id: str | None,
+    actor: str,
+    action: str,
+    target: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    await conn.execute(
+        audit_log.insert().values(
+            venue_id=venue_id,
+            actor=actor,
+            action=action,
+            target=target,
+            details=details or {},
+        )
+    )
+
+
+async def create_venue(engine: AsyncEngine, name: str, slug: str, timezone: str) -> tuple[str, str]:
+    """(venue id, API key). The key is returned once and stored only hashed.
+
+    Raises AlreadyExists when the slug is taken.
+    """
+    venue_id = new_id("ven")
+    key = f"vk_{secrets.token_urlsafe(32)}"
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                venues.insert().values(id=venue_id, name=name, slug=slug, timezone=timezone)
+            )
+            await conn.execute(
+                venue_keys.insert().values(
+                    id=new_id("key"), venue_id=venue_id, key_hash=hash_key(key)
+                )
+            )
+            await audit(
+                conn,
+                venue_id=venue_id,
+                actor="platform",
+                action="venue.create",
+                target=venue_id,
+                details={"slug": slug},
+            )
+    except IntegrityError as exc:
+        raise AlreadyExists("A venue with this slug exists", fields={"slug": slug}) from exc
+    return venue_id, key
+
+
+async def venue_for_key(engine: AsyncEngine, key: str) -> str | None:
+    async with engine.connect() as conn:
+        row = await conn.execute(
+            sa.select(venue_keys.c.venue_id).where(
+                venue_keys.c.key_hash == hash_key(key), venue_keys.c.revoked_at.is_(None)
+            )
+        )
+        return row.scalar_one_or_none()
+
+
+def _event_values(spec: EventSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "starts_at": spec.starts_at,
+        "prequeue_opens_at": spec.sale.prequeue_opens_at,
+        "opens_at": spec.sale.opens_at,
+        "closes_at": spec.sale.closes_at,
+        "rate_per_minute": spec.admission.rate_per_minute,
+        "max_active": spec.admission.max_active,
+        "session_seconds": spec.admission.session_seconds,
+        "hold_seconds": spec.hold_seconds,
+        "per_order": spec.limits.per_order,
+        "per_buyer": spec.limits.per_buyer,
+    }
+
+
+async def insert_event(engine: AsyncEngine, venue_id: str, spec: EventSpec) -> str:
+    event_id = new_id("ev")
+    async with engine.begin() as conn:
+        await conn.execute(
+            events.insert().values(id=event_id, venue_id=venue_id, **_event_values(spec))
+        )
+        await conn.execute(
+            categories.insert(),
+            [
+                {
+                    "event_id": event_id,
+                    "code": c.code,
+                    "name": c.name,
+                    "price_cents": c.price_cents,
+                    "fee_cents": c.fee_cents,
+                    "currency": c.currency,
+                }
+                for c in spec.categories
+            ],
+        )
+        await conn.execute(
+            sections.insert(),
+            [
+                {
+                    "event_id": event_id,
+                    "code": s.code,
+                    "kind": s.kind,
+                    "category": s.category,
+                    "capacity": s.capacity,
+                    "position": i,
+                    "rows": [{"row": r.row, "seats": r.seats} for r in s.rows],
+                }
+                for i, s in enumerate(spec.sections)
+            ],
+        )
+        await audit(
+            conn,
+            venue_id=venue_id,
+            actor=f"venue:{venue_id}",
+            action="event.create",
+            target=event_id,
+            details={"name": spec.name},
+        )
+    return event_id
+
+
+async def update_event(
+    engine: AsyncEngine, event_id: str, venue_id: str, spec: EventSpec, changes: dict[str, Any]
+) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            events.update()
+            .where(events.c.id == event_id)
+            .values(updated_at=sa.func.now(), **_event_values(spec))
+        )
+        await audit(
+            conn,
+            venue_id=venue_id,
+            actor=f"venue:{venue_id}",
+            action="event.update",
+            target=event_id,
+            details=changes,
+        )
+
+
+def _spec(row: Any, cats: list[Any], secs: list[Any]) -> EventSpec:
+    return EventSpec(
+        name=row.name,
+        starts_at=row.starts_at,
+        sale=SaleWindow(row.prequeue_opens_at, row.opens_at, row.closes_at),
+        admission=Admission(row.rate_per_minute, row.max_active, row.session_seconds),
+        hold_seconds=row.hold_seconds,
+        limits=Limits(row.per_order, row.per_buyer),
+        categories=tuple(
+            Category(c.code, c.name, c.price_cents, c.fee_cents, c.currency) for c in cats
+        ),
+        sections=tuple(
+            Section(
+                s.code,
+                s.kind,
+                s.category,
+                s.capacity,
+                tuple(Row(r["row"], int(r["seats"])) for r in s.rows),
+            )
+            for s in secs
+        ),
+    )
+
+
+async def _load(conn: AsyncConnection, where: Any) -> list[Event]:
+    rows = (await conn.execute(sa.select(events).where(where).order_by(events.c.opens_at))).all()
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    cats = (
+        await conn.execute(
+            sa.select(categories).where(categories.c.event_id.in_(ids)).order_by(categories.c.code)
+        )
+    ).all()
+    secs = (
+        await conn.execute(
+            sa.select(sections).where(sections.c.event_id.in_(ids)).order_by(sections.c.position)
+        )
+    ).all()
+    return [
+        Event(
+            r.id,
+            r.venue_id,
+            _spec(
+                r, [c for c in cats if c.event_id == r.id], [s for s in secs if s.event_id == r.id]
+            ),
+            r.created_at,
+        )
+        for r in rows
+    ]
+
+
+async def get_event(engine: AsyncEngine, event_id: str) -> Event | None:
+    async with engine.connect() as conn:
+        found = await _load(conn, events.c.id == event_id)
+    return found[0] if found else None
+
+
+async def list_events(engine: AsyncEngine, venue_id: str) -> list[Event]:
+    async with engine.connect() as conn:
+        return await _load(conn, events.c.venue_id == venue_id)
+
+
+async def live_events(engine: AsyncEngine, now: datetime) -> list[Event]:
+    """Events whose pre-queue has opened and whose sale has not closed."""
+    async with engine.connect() as conn:
+        return await _load(
+            conn, sa.and_(events.c.prequeue_opens_at <= now, events.c.closes_at > now)
+        )

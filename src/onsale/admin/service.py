@@ -1,0 +1,111 @@
+"""Venues and events: creating, changing and reading them, with a short
+in-process cache of events so that a hot on-sale does not read Postgres on
+every request.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onsale.admin import policy, repo
+from onsale.admin.policy import Event
+from onsale.checkout import repo as orders_repo
+from onsale.errors import NotFound, Unauthorized
+from onsale.inventory.store import InventoryStore, Sale
+from onsale.queue.store import QueueStore
+
+CACHE_SECONDS = 2.0
+
+
+def sale_of(order: orders_repo.OrderRow) -> Sale:
+    """What a stored order bought, as the inventory scripts take it."""
+    live = [t for t in order.tickets if t.status == "live"] or list(order.tickets)
+    seats = tuple(t.seat for t in live if t.seat)
+    return Sale(live[0].section if live else "", seats, len(live), order.queue_entry or "")
+
+
+@dataclass
+class EventService:
+    engine: AsyncEngine
+    inventory: InventoryStore
+    queue: QueueStore
+
+    def __post_init__(self) -> None:
+        self._cache: dict[str, tuple[float, Event]] = {}
+
+    async def get(self, event_id: str) -> Event:
+        """The event, from a cache at most two seconds old. Raises NotFound."""
+        hit = self._cache.get(event_id)
+        now = time.monotonic()
+        if hit and hit[0] > now:
+            return hit[1]
+        event = await repo.get_event(self.engine, event_id) if len(event_id) <= 64 else None
+        if event is None:
+            raise NotFound("No such event")
+        self._cache[event_id] = (now + CACHE_SECONDS, event)
+        return event
+
+    async def get_for_venue(self, event_id: str, venue_id: str) -> Event:
+        """The event if it belongs to the venue. Raises NotFound (also for another
+        venue's event: its existence is not the caller's business)."""
+        event = await self.get(event_id)
+        if event.venue_id != venue_id:
+            raise NotFound("No such event")
+        return event
+
+    async def create_venue(self, body: Any) -> dict[str, str]:
+        name, slug, tz = policy.parse_venue(body)
+        venue_id, key = await repo.create_venue(self.engine, name, slug, tz)
+        return {"id": venue_id, "slug": slug, "name": name, "timezone": tz, "api_key": key}
+
+    async def create_event(self, venue_id: str, body: Any) -> Event:
+        spec = policy.parse_event(body)
+        event_id = await repo.insert_event(self.engine, venue_id, spec)
+        event = Event(event_id, venue_id, spec, datetime.now(UTC))
+        await self.prepare_redis(event)
+        return event
+
+    async def update_event(self, event_id: str, venue_id: str, body: Any) -> Event:
+        event = await self.get_for_venue(event_id, venue_id)
+        spec = policy.apply_patch(event.spec, body)
+        await repo.update_event(self.engine, event_id, venue_id, spec, body)
+        self._cache.pop(event_id, None)
+        updated = Event(event_id, venue_id, spec, event.created_at)
+        await self.prepare_redis(updated)
+        return updated
+
+    async def list_events(self, venue_id: str) -> list[Event]:
+        return await repo.list_events(self.engine, venue_id)
+
+    async def live_events(self) -> list[Event]:
+        return await repo.live_events(self.engine, datetime.now(UTC))
+
+    async def prepare_redis(self, event: Event) -> str:
+        """Make Redis hold the event's inventory and queue settings: builds the
+        inventory from Postgres' sold tickets when Redis has none (after a
+        restart that lost the data) before any hold is accepted."""
+        await self.queue.configure(event.id, event.spec)
+        counts = await self.inventory.counts(event.id)
+        sold: list[tuple[str, Sale]] = []
+        if not counts.ready:
+            sold = [
+                (o.order_id, sale_of(o))
+                for o in await orders_repo.live_sales(self.engine, event.id)
+            ]
+        return await self.inventory.rebuild(event.id, event.spec, sold)
+
+    async def venue_for_key(self, key: str) -> str:
+        venue_id = await repo.venue_for_key(self.engine, key)
+        if venue_id is None:
+            raise Unauthorized("Unknown or revoked venue key")
+        return venue_id
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """The admin view of an event: its definition plus identity."""
+    return {"id": event.id, "venue_id": event.venue_id, **policy.spec_to_json(event.spec)}

@@ -1,0 +1,98 @@
+"""The ASGI application: routes, error handling, and the runtime's lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from onsale import openapi, settings
+from onsale.admin.routes import routes as admin_routes
+from onsale.checkout.routes import routes as checkout_routes
+from onsale.http import JSON, ErrorMiddleware, classify, http_exception, runtime_of
+from onsale.inventory.routes import routes as inventory_routes
+from onsale.queue.routes import routes as queue_routes
+from onsale.runtime import Runtime
+
+
+async def healthz(request: Request) -> Response:
+    return JSON({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    rt = runtime_of(request)
+    checks: dict[str, str] = {}
+    try:
+        await rt.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = "unavailable" if classify(exc) else "error"
+    try:
+        async with rt.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["postgres"] = "ok"
+    except Exception as exc:
+        checks["postgres"] = "unavailable" if classify(exc) else "error"
+    ready = all(v == "ok" for v in checks.values())
+    return JSON(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+        headers={} if ready else {"Retry-After": "2"},
+    )
+
+
+async def openapi_json(request: Request) -> Response:
+    return JSON(openapi.spec())
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(
+    config: settings.Settings | None = None, runtime: Runtime | None = None
+) -> Starlette:
+    """The application. With ``runtime`` given (tests), it is used as it is;
+    otherwise the lifespan starts one from ``config`` and stops it at the end."""
+    cfg = config or settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if runtime is not None:
+            app.state.runtime = runtime
+            yield
+            return
+        started = await Runtime.start(cfg)
+        app.state.runtime = started
+        try:
+            yield
+        finally:
+            await started.stop()
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/openapi.json", openapi_json),
+        Route("/metrics", metrics),
+        *admin_routes,
+        *queue_routes,
+        *inventory_routes,
+        *checkout_routes,
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(ErrorMiddleware)],
+        exception_handlers={HTTPException: http_exception},
+        lifespan=lifespan,
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    return app

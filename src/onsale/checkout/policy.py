@@ -1,0 +1,150 @@
+"""Pure rules of checkout: card numbers, buyers, prices and fees, request hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from onsale.admin.policy import EventSpec
+from onsale.errors import ValidationFailed
+
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+# Providers whose addresses ignore dots in the local part.
+DOTLESS_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+
+
+def luhn_valid(number: str) -> bool:
+    """True for a 12-19 digit number whose Luhn checksum is right."""
+    if not number.isdigit() or not 12 <= len(number) <= 19:
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def normalize_email(email: str) -> str:
+    """One spelling per mailbox, for the per-buyer limit: case, +tags and, where
+    the provider ignores them, dots do not make a new buyer."""
+    local, _, domain = email.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0]
+    if domain == "googlemail.com":
+        domain = "gmail.com"
+    if domain in DOTLESS_DOMAINS:
+        local = local.replace(".", "")
+    return f"{local}@{domain}"
+
+
+@dataclass(frozen=True)
+class Buyer:
+    email: str
+    name: str
+
+    @property
+    def email_norm(self) -> str:
+        return normalize_email(self.email)
+
+
+@dataclass(frozen=True)
+class Card:
+    provider: str
+    number: str
+
+    @property
+    def last4(self) -> str:
+        return self.number[-4:]
+
+
+PROVIDERS = frozenset({"test"})
+# At the counter a venue may also take cash, recorded as paid by its staff.
+BOXOFFICE_PROVIDERS = PROVIDERS | {"cash"}
+
+
+def _field_errors(
+    body: Any, providers: frozenset[str] = PROVIDERS
+) -> tuple[dict[str, str], Buyer, Card]:
+    errors: dict[str, str] = {}
+    buyer_raw = body.get("buyer") if isinstance(body, dict) else None
+    payment_raw = body.get("payment") if isinstance(body, dict) else None
+    buyer_raw = buyer_raw if isinstance(buyer_raw, dict) else {}
+    payment_raw = payment_raw if isinstance(payment_raw, dict) else {}
+    email = buyer_raw.get("email")
+    name = buyer_raw.get("name")
+    if not isinstance(email, str) or len(email) > 254 or not EMAIL_RE.match(email.strip()):
+        errors["buyer.email"] = "a valid e-mail address is required"
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        errors["buyer.name"] = "a name of 1-200 characters is required"
+    provider = payment_raw.get("provider")
+    if provider not in providers:
+        errors["payment.provider"] = f"one of: {', '.join(sorted(providers))}"
+    number = payment_raw.get("card_number")
+    digits = re.sub(r"[\s-]", "", number) if isinstance(number, str) else ""
+    if provider != "cash" and not luhn_valid(digits):
+        errors["payment.card_number"] = "not a valid card number"
+    buyer = Buyer(
+        str(email).strip() if isinstance(email, str) else "",
+        str(name).strip() if isinstance(name, str) else "",
+    )
+    return errors, buyer, Card(str(provider), digits)
+
+
+def parse_checkout(body: Any) -> tuple[Buyer, Card]:
+    """Buyer and card of a checkout (or box office) body. Raises ValidationFailed."""
+    errors, buyer, card = _field_errors(body)
+    if errors:
+        raise ValidationFailed("Some fields are invalid", fields=errors)
+    return buyer, card
+
+
+def parse_boxoffice(body: Any) -> tuple[Buyer, Card]:
+    """Like :func:`parse_checkout`, and cash is accepted. Raises ValidationFailed."""
+    errors, buyer, card = _field_errors(body, BOXOFFICE_PROVIDERS)
+    if errors:
+        raise ValidationFailed("Some fields are invalid", fields=errors)
+    return buyer, card
+
+
+@dataclass(frozen=True)
+class TicketLine:
+    section: str
+    seat: str | None
+    price_cents: int
+    fee_cents: int
+
+
+@dataclass(frozen=True)
+class Quote:
+    lines: tuple[TicketLine, ...]
+    currency: str
+
+    @property
+    def total_cents(self) -> int:
+        return sum(line.price_cents + line.fee_cents for line in self.lines)
+
+    @property
+    def fees_cents(self) -> int:
+        return sum(line.fee_cents for line in self.lines)
+
+
+def quote(spec: EventSpec, section: str, seats: tuple[str, ...], quantity: int) -> Quote:
+    """The price lines of what a hold holds: the ticket price and the venue's
+    fee stay separate on every ticket; the total is their sum."""
+    sec = spec.section(section)
+    if sec is None:
+        raise ValueError(f"unknown section {section!r}")
+    cat = spec.category(sec.category)
+    places: list[str | None] = list(seats) if seats else [None] * quantity
+    lines = tuple(TicketLine(section, seat, cat.price_cents, cat.fee_cents) for seat in places)
+    return Quote(lines, cat.currency)
+
+
+def request_hash(scope: str, body: Any) -> str:
+    """A stable hash of a request (same JSON, same hash, whatever the key order)."""
+    canonical = json.dumps({"scope": scope, "body": body}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

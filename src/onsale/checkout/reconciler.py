@@ -1,0 +1,102 @@
+"""Checkout step 5: bring Redis and the payment provider back in line with
+Postgres after a crash, a Redis restart or a provider outage (I7).
+
+Every repair is idempotent, so any number of processes may run it at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from onsale.admin.policy import Event
+from onsale.admin.service import EventService, sale_of
+from onsale.checkout import repo
+from onsale.checkout.payments import PaymentError, PaymentProvider
+from onsale.inventory.store import InventoryStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Repairs:
+    """What one pass repaired, by kind (a metric label and a log line each)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def add(self, kind: str, n: int = 1) -> None:
+        if n:
+            self.counts[kind] += n
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class Reconciler:
+    events: EventService
+    inventory: InventoryStore
+    providers: dict[str, PaymentProvider]
+    orphan_after: timedelta
+
+    async def run_once(self, extra_events: list[Event] | None = None) -> Repairs:
+        repairs = Repairs()
+        events = {e.id: e for e in await self.events.live_events()}
+        for e in extra_events or []:
+            events[e.id] = e
+        for event in events.values():
+            await self.event(event, repairs)
+        await self.payments(repairs)
+        if repairs.total():
+            log.warning("reconciler repaired", extra={"repairs": dict(repairs.counts)})
+        return repairs
+
+    async def event(self, event: Event, repairs: Repairs) -> None:
+        """Rebuild the inventory if Redis lost it; replay commit-sold for paid
+        orders Redis does not show as sold, and refunds it missed."""
+        if not (await self.inventory.counts(event.id)).ready:
+            await self.events.prepare_redis(event)
+            repairs.add("inventory_rebuilt")
+        elif not await self.events.queue.is_configured(event.id):
+            await self.events.queue.configure(event.id, event.spec)
+            repairs.add("queue_configured")
+        sold = await self.inventory.sold_orders(event.id)
+        engine = self.events.engine
+        for order in await repo.live_sales(engine, event.id):
+            if order.order_id not in sold:
+                await self.inventory.commit_sold(
+                    event.id, order.order_id, order.hold_id or "", sale_of(order)
+                )
+                repairs.add("commit_sold_replayed")
+        for order in await repo.refunded_in_redis(engine, event.id, sold):
+            if await self.inventory.refund(event.id, order.order_id, sale_of(order)):
+                repairs.add("refund_replayed")
+
+    async def payments(self, repairs: Repairs) -> None:
+        """Void payments whose order was never written; capture those whose
+        order was; forget checkout attempts that died half-way."""
+        engine = self.events.engine
+        for payment in await repo.orphan_payments(engine, self.orphan_after):
+            if await self._call(payment, "void"):
+                await repo.payment_set(engine, payment.id, "voided")
+                repairs.add("payment_voided")
+        for payment in await repo.uncaptured_paid(engine):
+            if await self._call(payment, "capture"):
+                await repo.payment_set(engine, payment.id, "captured")
+                repairs.add("payment_captured")
+        repairs.add(
+            "stale_claim_dropped", await repo.forget_stale_claims(engine, self.orphan_after)
+        )
+
+    async def _call(self, payment: repo.Payment, op: str) -> bool:
+        provider = self.providers.get(payment.provider)
+        if provider is None or payment.provider_ref is None:
+            return True  # nothing was charged (never authorized, or cash)
+        try:
+            await getattr(provider, op)(payment.provider_ref)
+        except PaymentError as exc:
+            log.warning("payment %s failed: %s", op, exc, extra={"payment_id": payment.id})
+            return False
+        return True

@@ -1,0 +1,577 @@
+"""Orders, tickets, payments and idempotency records in Postgres.
+
+``write_order`` is checkout step 3: one short transaction that Postgres itself
+refuses when it would oversell (the partial unique index on live seats and the
+guarded sold counter of each section), and that also stores the idempotent
+answer, so a retry after a lost reply finds the order.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from onsale.admin.repo import audit
+from onsale.checkout.policy import Buyer, Quote
+from onsale.errors import CheckoutInProgress, IdempotencyConflict, LimitExceeded, SeatsUnavailable
+from onsale.schema import idempotency, orders, payments, sections, tickets
+
+# Test-only switch for the negative control of I2: with it off, GA tickets are
+# written without the guarded counter, and concurrent buyers do oversell.
+GUARD_CAPACITY = True
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+# ---------------------------------------------------------------- idempotency
+
+
+@dataclass(frozen=True)
+class Stored:
+    status_code: int
+    response: dict[str, Any]
+
+
+async def idem_begin(
+    engine: AsyncEngine, scope: str, key: str, req_hash: str, *, stale_after: timedelta
+) -> Stored | None:
+    """Claim ``key`` for this request; the stored answer if it already ran.
+
+    Raises IdempotencyConflict when the key came with another request, and
+    CheckoutInProgress while another attempt with it runs (an attempt silent
+    for ``stale_after`` is taken over).
+    """
+    async with engine.begin() as conn:
+        inserted = await conn.execute(
+            pg_insert(idempotency)
+            .values(scope=scope, key=key, request_hash=req_hash, state="in_progress")
+            .on_conflict_do_nothing()
+            .returning(idempotency.c.key)
+        )
+        if inserted.first() is not None:
+            return None
+        row = (
+            await conn.execute(
+                sa.select(idempotency)
+                .where(idempotency.c.scope == scope, idempotency.c.key == key)
+                .with_for_update()
+            )
+        ).one()
+        if row.request_hash != req_hash:
+            raise IdempotencyConflict()
+        if row.state == "done":
+            return Stored(row.status_code, row.response)
+        now = (await conn.execute(sa.select(sa.func.now()))).scalar_one()
+        if now - row.updated_at < stale_after:
+            raise CheckoutInProgress("A checkout with this key is running; retry shortly")
+        await conn.execute(
+            idempotency.update()
+            .where(idempotency.c.scope == scope, idempotency.c.key == key)
+            .values(updated_at=sa.func.now())
+        )
+        return None
+
+
+async def idem_finish(
+    conn: AsyncConnection, scope: str, key: str, status_code: int, response: dict[str, Any]
+) -> None:
+    await conn.execute(
+        idempotency.update()
+        .where(idempotency.c.scope == scope, idempotency.c.key == key)
+        .values(state="done", status_code=status_code, response=response, updated_at=sa.func.now())
+    )
+
+
+async def idem_store(
+    engine: AsyncEngine, scope: str, key: str, status_code: int, response: dict[str, Any]
+) -> None:
+    async with engine.begin() as conn:
+        await idem_finish(conn, scope, key, status_code, response)
+
+
+async def idem_forget(engine: AsyncEngine, scope: str, key: str) -> None:
+    """Drop an unfinished claim so that a retry runs afresh (after a 503)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            idempotency.delete().where(
+                idempotency.c.scope == scope,
+                idempotency.c.key == key,
+                idempotency.c.state == "in_progress",
+            )
+        )
+
+
+# ------------------------------------------------------------------- payments
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: str
+    status: str
+    provider: str
+    provider_ref: str | None
+    order_id: str | None
+    amount_cents: int
+
+
+def _payment(row: Any) -> Payment:
+    return Payment(
+        row.id, row.status, row.provider, row.provider_ref, row.order_id, row.amount_cents
+    )
+
+
+async def get_payment(engine: AsyncEngine, payment_id: str) -> Payment | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(payments).where(payments.c.id == payment_id))).first()
+    return _payment(row) if row else None
+
+
+async def reusable_payment(engine: AsyncEngine, key: str, hold_id: str) -> Payment | None:
+    """An authorized payment of an earlier attempt with this key that has no
+    order yet: a retry reuses it instead of charging again (I3)."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(payments)
+                .where(
+                    payments.c.idempotency_key == key,
+                    payments.c.hold_id == hold_id,
+                    payments.c.status == "authorized",
+                    payments.c.order_id.is_(None),
+                )
+                .order_by(payments.c.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+    return _payment(row) if row else None
+
+
+async def payment_create(
+    engine: AsyncEngine,
+    *,
+    event_id: str,
+    hold_id: str | None,
+    provider: str,
+    key: str,
+    amount_cents: int,
+    currency: str,
+    last4: str,
+) -> str:
+    payment_id = new_id("pay")
+    async with engine.begin() as conn:
+        await conn.execute(
+            payments.insert().values(
+                id=payment_id,
+                event_id=event_id,
+                hold_id=hold_id,
+                provider=provider,
+                idempotency_key=key,
+                amount_cents=amount_cents,
+                currency=currency,
+                card_last4=last4,
+                status="pending",
+            )
+        )
+    return payment_id
+
+
+async def payment_set(
+    engine: AsyncEngine | AsyncConnection,
+    payment_id: str,
+    status: str,
+    *,
+    ref: str | None = None,
+) -> None:
+    values: dict[str, Any] = {"status": status, "updated_at": sa.func.now()}
+    if ref is not None:
+        values["provider_ref"] = ref
+    stmt = payments.update().where(payments.c.id == payment_id).values(**values)
+    if isinstance(engine, AsyncConnection):
+        await engine.execute(stmt)
+        return
+    async with engine.begin() as conn:
+        await conn.execute(stmt)
+
+
+# --------------------------------------------------------------------- orders
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    order_id: str
+    event_id: str
+    venue_id: str
+    channel: str
+    buyer: Buyer
+    quote: Quote
+    hold_id: str | None
+    queue_entry: str | None
+    payment_id: str
+    per_buyer: int | None  # None: no per-buyer limit (box office)
+
+
+async def _check_buyer_limit(conn: AsyncConnection, order: NewOrder) -> None:
+    if order.per_buyer is None:
+        return
+    # Serialize the checkouts of one buyer of one event, so that two parallel
+    # orders cannot both pass the limit.
+    await conn.execute(
+        sa.select(
+            sa.func.pg_advisory_xact_lock(
+                sa.func.hashtextextended(order.event_id + "|" + order.buyer.email_norm, 0)
+            )
+        )
+    )
+    bought = (
+        await conn.execute(
+            sa.select(sa.func.count())
+            .select_from(tickets.join(orders))
+            .where(
+                orders.c.event_id == order.event_id,
+                orders.c.buyer_email_norm == order.buyer.email_norm,
+                tickets.c.status == "live",
+            )
+        )
+    ).scalar_one()
+    if bought + len(order.quote.lines) > order.per_buyer:
+        raise LimitExceeded(
+            "This buyer has reached the ticket limit of the event",
+            per_buyer=order.per_buyer,
+            bought=bought,
+        )
+
+
+async def _take_capacity(conn: AsyncConnection, order: NewOrder) -> None:
+    by_section: dict[str, int] = {}
+    for line in order.quote.lines:
+        by_section[line.section] = by_section.get(line.section, 0) + 1
+    for section, n in sorted(by_section.items()):
+        if not GUARD_CAPACITY:
+            continue
+        taken = await conn.execute(
+            sections.update()
+            .where(
+                sections.c.event_id == order.event_id,
+                sections.c.code == section,
+                sections.c.sold + n <= sections.c.capacity,
+            )
+            .values(sold=sections.c.sold + n)
+            .returning(sections.c.sold)
+        )
+        if taken.first() is None:
+            raise SeatsUnavailable("Not enough places left in this section", section=section)
+
+
+def ticket_code() -> str:
+    return secrets.token_urlsafe(12)
+
+
+async def write_order(
+    engine: AsyncEngine,
+    order: NewOrder,
+    *,
+    idem: tuple[str, str] | None,
+    response: dict[str, Any],
+) -> None:
+    """Checkout step 3: write the order, its tickets and the idempotent answer.
+
+    Raises SeatsUnavailable (a seat already has a live ticket, or a section is
+    full: Postgres refuses, whatever Redis said) and LimitExceeded.
+    """
+    try:
+        async with engine.begin() as conn:
+            await _check_buyer_limit(conn, order)
+            await _take_capacity(conn, order)
+            await conn.execute(
+                orders.insert().values(
+                    id=order.order_id,
+                    event_id=order.event_id,
+                    venue_id=order.venue_id,
+                    channel=order.channel,
+                    status="paid",
+                    buyer_email=order.buyer.email,
+                    buyer_email_norm=order.buyer.email_norm,
+                    buyer_name=order.buyer.name,
+                    total_cents=order.quote.total_cents,
+                    currency=order.quote.currency,
+                    hold_id=order.hold_id,
+                    queue_entry=order.queue_entry,
+                )
+            )
+            await conn.execute(
+                tickets.insert(),
+                [
+                    {
+                        "id": t["ticket_id"],
+                        "order_id": order.order_id,
+                        "event_id": order.event_id,
+                        "section": t["section"],
+                        "seat": t["seat"],
+                        "price_cents": t["price_cents"],
+                        "fee_cents": t["fee_cents"],
+                        "code": t["code"],
+                        "status": "live",
+                    }
+                    for t in response["tickets"]
+                ],
+            )
+            await conn.execute(
+                payments.update()
+                .where(payments.c.id == order.payment_id)
+                .values(order_id=order.order_id, updated_at=sa.func.now())
+            )
+            if idem is not None:
+                await idem_finish(conn, idem[0], idem[1], 201, response)
+    except IntegrityError as exc:
+        if "tickets_live_seat" in str(exc.orig):
+            raise SeatsUnavailable("A seat of this hold was sold to someone else") from exc
+        raise
+
+
+@dataclass(frozen=True)
+class TicketRow:
+    ticket_id: str
+    section: str
+    seat: str | None
+    price_cents: int
+    fee_cents: int
+    code: str
+    status: str
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    order_id: str
+    event_id: str
+    venue_id: str
+    channel: str
+    status: str
+    buyer_email: str
+    buyer_name: str
+    total_cents: int
+    currency: str
+    hold_id: str | None
+    queue_entry: str | None
+    created_at: datetime
+    tickets: tuple[TicketRow, ...]
+
+
+async def _orders(conn: AsyncConnection, where: Any, limit: int | None = None) -> list[OrderRow]:
+    q = sa.select(orders).where(where).order_by(orders.c.created_at, orders.c.id)
+    rows = (await conn.execute(q.limit(limit) if limit else q)).all()
+    if not rows:
+        return []
+    ticket_rows = (
+        await conn.execute(
+            sa.select(tickets)
+            .where(tickets.c.order_id.in_([r.id for r in rows]))
+            .order_by(tickets.c.section, tickets.c.seat, tickets.c.id)
+        )
+    ).all()
+    by_order: dict[str, list[TicketRow]] = {}
+    for t in ticket_rows:
+        by_order.setdefault(t.order_id, []).append(
+            TicketRow(t.id, t.section, t.seat, t.price_cents, t.fee_cents, t.code, t.status)
+        )
+    return [
+        OrderRow(
+            r.id,
+            r.event_id,
+            r.venue_id,
+            r.channel,
+            r.status,
+            r.buyer_email,
+            r.buyer_name,
+            r.total_cents,
+            r.currency,
+            r.hold_id,
+            r.queue_entry,
+            r.created_at,
+            tuple(by_order.get(r.id, ())),
+        )
+        for r in rows
+    ]
+
+
+async def get_order(engine: AsyncEngine, order_id: str) -> OrderRow | None:
+    async with engine.connect() as conn:
+        found = await _orders(conn, orders.c.id == order_id)
+    return found[0] if found else None
+
+
+async def event_orders(engine: AsyncEngine, event_id: str, *, search: str = "") -> list[OrderRow]:
+    where = orders.c.event_id == event_id
+    if search:
+        like = f"%{search.lower()}%"
+        where = sa.and_(
+            where,
+            sa.or_(
+                orders.c.buyer_email_norm.like(like),
+                sa.func.lower(orders.c.buyer_name).like(like),
+                orders.c.id == search,
+            ),
+        )
+    async with engine.connect() as conn:
+        return await _orders(conn, where)
+
+
+async def live_sales(engine: AsyncEngine, event_id: str) -> list[OrderRow]:
+    """Paid orders of an event, for rebuilding Redis and for reconciling."""
+    async with engine.connect() as conn:
+        return await _orders(
+            conn, sa.and_(orders.c.event_id == event_id, orders.c.status == "paid")
+        )
+
+
+async def refunded_in_redis(
+    engine: AsyncEngine, event_id: str, sold_in_redis: set[str]
+) -> list[OrderRow]:
+    """Refunded orders that Redis still counts as sold (a refund whose Redis
+    step did not run)."""
+    if not sold_in_redis:
+        return []
+    async with engine.connect() as conn:
+        return await _orders(
+            conn,
+            sa.and_(
+                orders.c.event_id == event_id,
+                orders.c.status == "refunded",
+                orders.c.id.in_(sorted(sold_in_redis)),
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Summary:
+    paid_orders: int
+    refunded_orders: int
+    live_tickets: int
+    revenue_cents: int
+    fees_cents: int
+
+
+async def event_summary(engine: AsyncEngine, event_id: str) -> Summary:
+    async with engine.connect() as conn:
+        o = (
+            await conn.execute(
+                sa.select(
+                    sa.func.count().filter(orders.c.status == "paid"),
+                    sa.func.count().filter(orders.c.status == "refunded"),
+                    sa.func.coalesce(
+                        sa.func.sum(orders.c.total_cents).filter(orders.c.status == "paid"), 0
+                    ),
+                ).where(orders.c.event_id == event_id)
+            )
+        ).one()
+        t = (
+            await conn.execute(
+                sa.select(
+                    sa.func.count(),
+                    sa.func.coalesce(sa.func.sum(tickets.c.fee_cents), 0),
+                ).where(tickets.c.event_id == event_id, tickets.c.status == "live")
+            )
+        ).one()
+    return Summary(int(o[0]), int(o[1]), int(t[0]), int(o[2]), int(t[1]))
+
+
+async def order_payment(engine: AsyncEngine, order_id: str) -> Payment | None:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(payments)
+                .where(payments.c.order_id == order_id)
+                .order_by(payments.c.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+    return _payment(row) if row else None
+
+
+async def mark_refunded(engine: AsyncEngine, order: OrderRow, actor: str) -> bool:
+    """Void the tickets and give the places back to the section counters.
+    False when the order was refunded already (nothing changed)."""
+    async with engine.begin() as conn:
+        done = await conn.execute(
+            orders.update()
+            .where(orders.c.id == order.order_id, orders.c.status == "paid")
+            .values(status="refunded", refunded_at=sa.func.now())
+            .returning(orders.c.id)
+        )
+        if done.first() is None:
+            return False
+        await conn.execute(
+            tickets.update().where(tickets.c.order_id == order.order_id).values(status="void")
+        )
+        by_section: dict[str, int] = {}
+        for t in order.tickets:
+            by_section[t.section] = by_section.get(t.section, 0) + 1
+        for section, n in sorted(by_section.items()):
+            await conn.execute(
+                sections.update()
+                .where(sections.c.event_id == order.event_id, sections.c.code == section)
+                .values(sold=sa.func.greatest(sections.c.sold - n, 0))
+            )
+        await conn.execute(
+            payments.update()
+            .where(payments.c.order_id == order.order_id, payments.c.status == "captured")
+            .values(status="refunded", updated_at=sa.func.now())
+        )
+        await audit(
+            conn,
+            venue_id=order.venue_id,
+            actor=actor,
+            action="order.refund",
+            target=order.order_id,
+            details={"total_cents": order.total_cents},
+        )
+    return True
+
+
+async def orphan_payments(engine: AsyncEngine, older_than: timedelta) -> list[Payment]:
+    """Payments begun but with no order, silent for ``older_than``."""
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(payments)
+                .where(
+                    payments.c.status.in_(("pending", "authorized")),
+                    payments.c.order_id.is_(None),
+                    payments.c.updated_at < sa.func.now() - older_than,
+                )
+                .limit(500)
+            )
+        ).all()
+    return [_payment(r) for r in rows]
+
+
+async def uncaptured_paid(engine: AsyncEngine) -> list[Payment]:
+    """Authorized payments whose order was written: capture is owed."""
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(payments)
+                .where(payments.c.status == "authorized", payments.c.order_id.is_not(None))
+                .limit(500)
+            )
+        ).all()
+    return [_payment(r) for r in rows]
+
+
+async def forget_stale_claims(engine: AsyncEngine, older_than: timedelta) -> int:
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            idempotency.delete().where(
+                idempotency.c.state == "in_progress",
+                idempotency.c.updated_at < sa.func.now() - older_than,
+            )
+        )
+    return int(result.rowcount or 0)

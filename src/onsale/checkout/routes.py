@@ -1,0 +1,63 @@
+"""HTTP edge of checkout: paying for a hold, and reading an order."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from onsale import tokens
+from onsale.checkout import repo
+from onsale.checkout.service import order_json
+from onsale.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from onsale.http import JSON, path_param, read_json, runtime_of, token_of
+from onsale.inventory.routes import access_claims
+
+KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+
+
+async def checkout(request: Request) -> Response:
+    rt = runtime_of(request)
+    claims = access_claims(rt, request, None)
+    key = request.headers.get("idempotency-key", "")
+    if not KEY_RE.match(key):
+        raise ValidationFailed(
+            "An Idempotency-Key header of 8-128 characters is required",
+            fields={"Idempotency-Key": "8-128 of A-Z a-z 0-9 _ . : -"},
+        )
+    body = await read_json(request, rt.settings.max_body_bytes)
+    event = await rt.events.get(claims.event_id)
+    outcome = await rt.checkout.checkout(
+        event, path_param(request, "hold_id"), claims.subject, key, body
+    )
+    return JSON(outcome.body, status_code=outcome.status_code)
+
+
+async def get_order(request: Request) -> Response:
+    rt = runtime_of(request)
+    order_id = path_param(request, "order_id")
+    token = token_of(request)
+    if token is None:
+        raise Unauthorized("The order token is required")
+    claims = tokens.verify(
+        rt.settings.secret_key.reveal().encode(),
+        token,
+        kind="order",
+        event_id=None,
+        now=time.time(),
+    )
+    if claims.subject != order_id:
+        raise Forbidden("This token is for another order")
+    order = await repo.get_order(rt.engine, order_id)
+    if order is None:
+        raise NotFound("No such order")
+    return JSON(order_json(order))
+
+
+routes = [
+    Route("/api/holds/{hold_id}/checkout", checkout, methods=["POST"]),
+    Route("/api/orders/{order_id}", get_order, methods=["GET"]),
+]

@@ -1,0 +1,359 @@
+"""Checkout: a hold becomes a paid order, in the five steps of DESIGN.md.
+
+1. ``begin_checkout`` (Lua) moves the hold into checkout and extends its life;
+2. the payment provider authorizes, keyed by the idempotency key;
+3. one Postgres transaction writes the order, its tickets and the idempotent
+   answer; Postgres refuses a second live ticket for a seat and a section over
+   capacity even when Redis was wrong;
+4. ``commit_sold`` (Lua, idempotent) marks the seats sold;
+5. the reconciler replays step 4 (and voids orphan payments) after a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onsale import faults, tokens
+from onsale.admin.policy import Event, iso
+from onsale.checkout import policy, repo
+from onsale.checkout.payments import PaymentError, PaymentProvider
+from onsale.errors import (
+    Conflict,
+    OnsaleError,
+    PaymentDeclined,
+    Unavailable,
+    ValidationFailed,
+)
+from onsale.inventory.store import Hold, InventoryStore, Sale
+from onsale.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ORDER_TOKEN_SECONDS = 400 * 24 * 3600
+STALE_ATTEMPT = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int
+    body: dict[str, Any]
+
+
+@dataclass
+class CheckoutService:
+    engine: AsyncEngine
+    inventory: InventoryStore
+    providers: dict[str, PaymentProvider]
+    settings: Settings
+
+    @property
+    def _secret(self) -> bytes:
+        return self.settings.secret_key.reveal().encode()
+
+    def order_token(self, event_id: str, order_id: str) -> str:
+        claims = tokens.Claims("order", event_id, order_id, int(time.time()) + ORDER_TOKEN_SECONDS)
+        return tokens.sign(self._secret, claims)
+
+    async def checkout(
+        self, event: Event, hold_id: str, entry: str, key: str, body: Any
+    ) -> Outcome:
+        """Pay for a hold. Same key and body again: the first answer (I3).
+
+        Raises ValidationFailed, IdempotencyConflict, CheckoutInProgress,
+        HoldExpired, Forbidden, PaymentDeclined, SeatsUnavailable,
+        LimitExceeded, Unavailable.
+        """
+        buyer, card = policy.parse_checkout(body)
+        scope = f"checkout:{hold_id}"
+        stored = await repo.idem_begin(
+            self.engine, scope, key, policy.request_hash(scope, body), stale_after=STALE_ATTEMPT
+        )
+        if stored is not None:
+            return Outcome(
+                200 if stored.status_code == 201 else stored.status_code, stored.response
+            )
+        try:
+            return await self._run(event, hold_id, entry, key, buyer, card, scope)
+        except (Conflict, PaymentDeclined) as exc:
+            # A final answer: the same request again gets the same answer.
+            await repo.idem_store(self.engine, scope, key, exc.status, exc.body())
+            raise
+        except Unavailable:
+            await self._forget(scope, key)
+            raise
+
+    async def _forget(self, scope: str, key: str) -> None:
+        try:
+            await repo.idem_forget(self.engine, scope, key)
+        except Exception:  # Postgres may be the thing that is down
+            log.warning("could not drop the idempotency claim", extra={"key_scope": scope})
+
+    async def _run(
+        self,
+        event: Event,
+        hold_id: str,
+        entry: str,
+        key: str,
+        buyer: policy.Buyer,
+        card: policy.Card,
+        scope: str,
+    ) -> Outcome:
+        grace_ms = self.settings.checkout_grace_seconds * 1000
+        hold = await self.inventory.begin_checkout(event.id, hold_id, entry, grace_ms)
+        quote = policy.quote(event.spec, hold.section, hold.seats, hold.quantity)
+        payment = await self._authorize(event, hold, key, card, quote)
+        return await self._complete(
+            event,
+            hold,
+            buyer,
+            quote,
+            payment,
+            channel="online",
+            idem=(scope, key),
+            per_buyer=event.spec.limits.per_buyer,
+        )
+
+    async def _authorize(
+        self, event: Event, hold: Hold, key: str, card: policy.Card, quote: policy.Quote
+    ) -> str:
+        """Step 2. The payment id of an authorized payment.
+
+        Raises PaymentDeclined (the hold goes back to plain held) or
+        Unavailable when the provider cannot be reached.
+        """
+        reusable = await repo.reusable_payment(self.engine, key, hold.hold_id)
+        if reusable is not None:
+            return reusable.id
+        provider = self.providers[card.provider]
+        payment_id = await repo.payment_create(
+            self.engine,
+            event_id=event.id,
+            hold_id=hold.hold_id,
+            provider=provider.name,
+            key=key,
+            amount_cents=quote.total_cents,
+            currency=quote.currency,
+            last4=card.last4,
+        )
+        try:
+            auth = await provider.authorize(
+                payment_id, quote.total_cents, quote.currency, card.number
+            )
+        except PaymentError as exc:
+            await self.inventory.abort_checkout(event.id, hold.hold_id)
+            raise Unavailable("The payment provider did not answer") from exc
+        if not auth.approved:
+            await repo.payment_set(self.engine, payment_id, "declined", ref=auth.ref)
+            await self._back_to_held(event.id, hold.hold_id)
+            raise PaymentDeclined(reason=auth.decline_reason)
+        await repo.payment_set(self.engine, payment_id, "authorized", ref=auth.ref)
+        faults.check(faults.AFTER_AUTHORIZE)
+        return payment_id
+
+    async def _back_to_held(self, event_id: str, hold_id: str) -> None:
+        with contextlib.suppress(OnsaleError):  # it ran out meanwhile: nothing to give back
+            await self.inventory.abort_checkout(event_id, hold_id)
+
+    async def _complete(
+        self,
+        event: Event,
+        hold: Hold,
+        buyer: policy.Buyer,
+        quote: policy.Quote,
+        payment_id: str,
+        *,
+        channel: str,
+        idem: tuple[str, str] | None,
+        per_buyer: int | None,
+    ) -> Outcome:
+        """Steps 3 and 4, and the capture."""
+        order_id = repo.new_id("ord")
+        body = self._order_body(event.id, order_id, quote)
+        new = repo.NewOrder(
+            order_id,
+            event.id,
+            event.venue_id,
+            channel,
+            buyer,
+            quote,
+            hold.hold_id,
+            hold.entry or None,
+            payment_id,
+            per_buyer,
+        )
+        try:
+            await repo.write_order(self.engine, new, idem=idem, response=body)
+        except (Conflict, ValidationFailed):
+            await self._void(payment_id)
+            await self._release_after_refusal(event.id, hold.hold_id)
+            raise
+        faults.check(faults.AFTER_ORDER_COMMIT)
+        sale = Sale(hold.section, hold.seats, hold.quantity, hold.entry)
+        try:
+            await self.inventory.commit_sold(event.id, order_id, hold.hold_id, sale)
+        except Exception:  # the reconciler replays step 4 (I7)
+            log.exception(
+                "commit_sold failed; the reconciler will replay it",
+                extra={"event_id": event.id, "order_id": order_id},
+            )
+        await self._capture(payment_id)
+        return Outcome(201, body)
+
+    def _order_body(self, event_id: str, order_id: str, quote: policy.Quote) -> dict[str, Any]:
+        return {
+            "order_id": order_id,
+            "order_token": self.order_token(event_id, order_id),
+            "status": "paid",
+            "total_cents": quote.total_cents,
+            "fees_cents": quote.fees_cents,
+            "currency": quote.currency,
+            "tickets": [
+                {
+                    "ticket_id": repo.new_id("tkt"),
+                    "section": line.section,
+                    "seat": line.seat,
+                    "price_cents": line.price_cents,
+                    "fee_cents": line.fee_cents,
+                    "code": repo.ticket_code(),
+                }
+                for line in quote.lines
+            ],
+        }
+
+    async def _provider_op(self, payment_id: str, op: str) -> bool:
+        payment = await repo.get_payment(self.engine, payment_id)
+        if payment is None or payment.provider_ref is None:
+            return False
+        provider = self.providers.get(payment.provider)
+        if provider is None:  # cash at the counter: nobody to call
+            return True
+        try:
+            await getattr(provider, op)(payment.provider_ref)
+        except PaymentError:
+            log.warning(
+                "payment %s failed; the reconciler retries", op, extra={"payment_id": payment_id}
+            )
+            return False
+        return True
+
+    async def _void(self, payment_id: str) -> None:
+        if await self._provider_op(payment_id, "void"):
+            await repo.payment_set(self.engine, payment_id, "voided")
+
+    async def _capture(self, payment_id: str) -> None:
+        if await self._provider_op(payment_id, "capture"):
+            await repo.payment_set(self.engine, payment_id, "captured")
+
+    async def _release_after_refusal(self, event_id: str, hold_id: str) -> None:
+        try:
+            await self.inventory.abort_checkout(event_id, hold_id)
+            await self.inventory.release(event_id, hold_id, "")
+        except OnsaleError:
+            pass
+
+    # ------------------------------------------------------------ box office
+
+    async def boxoffice(self, event: Event, hold: Hold, body: Any, actor: str) -> Outcome:
+        """Sell a box-office hold at once (no queue, no per-buyer limit; never
+        around the inventory). Card payments go through the provider; cash is
+        recorded as captured."""
+        buyer, card = policy.parse_boxoffice(body)
+        quote = policy.quote(event.spec, hold.section, hold.seats, hold.quantity)
+        try:
+            grace_ms = self.settings.checkout_grace_seconds * 1000
+            await self.inventory.begin_checkout(event.id, hold.hold_id, "", grace_ms)
+            if card.provider == "cash":
+                payment_id = await repo.payment_create(
+                    self.engine,
+                    event_id=event.id,
+                    hold_id=hold.hold_id,
+                    provider="cash",
+                    key=f"boxoffice:{hold.hold_id}",
+                    amount_cents=quote.total_cents,
+                    currency=quote.currency,
+                    last4="",
+                )
+                await repo.payment_set(self.engine, payment_id, "captured", ref=f"cash:{actor}")
+            else:
+                payment_id = await self._authorize(
+                    event, hold, f"boxoffice:{hold.hold_id}", card, quote
+                )
+            outcome = await self._complete(
+                event,
+                hold,
+                buyer,
+                quote,
+                payment_id,
+                channel="boxoffice",
+                idem=None,
+                per_buyer=None,
+            )
+        except OnsaleError:
+            await self._release_after_refusal(event.id, hold.hold_id)
+            raise
+        return outcome
+
+
+def order_json(order: repo.OrderRow, order_token: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "order_id": order.order_id,
+        "event_id": order.event_id,
+        "status": order.status,
+        "channel": order.channel,
+        "buyer": {"email": order.buyer_email, "name": order.buyer_name},
+        "total_cents": order.total_cents,
+        "fees_cents": sum(t.fee_cents for t in order.tickets),
+        "currency": order.currency,
+        "created_at": iso(order.created_at),
+        "tickets": [
+            {
+                "ticket_id": t.ticket_id,
+                "section": t.section,
+                "seat": t.seat,
+                "price_cents": t.price_cents,
+                "fee_cents": t.fee_cents,
+                "code": t.code,
+                "status": t.status,
+            }
+            for t in order.tickets
+        ],
+    }
+    if order_token:
+        out["order_token"] = order_token
+    return out
+
+
+async def refund(service: CheckoutService, order: repo.OrderRow, actor: str) -> bool:
+    """Refund an order: the money back through its provider, the tickets void,
+    the places back on sale. False when it was refunded already.
+
+    Raises Unavailable when the provider cannot refund now (nothing changed).
+    """
+    if order.status == "refunded":
+        return False
+    payment = await repo.order_payment(service.engine, order.order_id)
+    if payment is not None and payment.provider_ref and payment.status == "captured":
+        provider = service.providers.get(payment.provider)
+        if provider is not None:
+            try:
+                await provider.refund(payment.provider_ref, payment.amount_cents)
+            except PaymentError as exc:
+                raise Unavailable("The payment provider could not refund now") from exc
+    changed = await repo.mark_refunded(service.engine, order, actor)
+    from onsale.admin.service import sale_of
+
+    try:
+        await service.inventory.refund(order.event_id, order.order_id, sale_of(order))
+    except Exception:  # the reconciler replays refunds Redis missed
+        log.exception(
+            "refund in Redis failed; the reconciler will replay it",
+            extra={"order_id": order.order_id},
+        )
+    return changed

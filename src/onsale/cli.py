@@ -1,0 +1,170 @@
+"""The ``onsale`` command: serve, demo, db upgrade, verify."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import uvicorn
+
+from onsale import db, settings
+from onsale.embedded import EmbeddedServers
+from onsale.runtime import Runtime, with_backends
+
+log = logging.getLogger("onsale")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="onsale", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    demo = sub.add_parser("demo", help="seed a demo event on embedded backends and serve it")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--opens-in", type=int, default=60, help="seconds until the sale opens")
+    dbp = sub.add_parser("db", help="database tasks")
+    dbp.add_argument("action", choices=["upgrade"])
+    verify = sub.add_parser("verify", help="check an event's invariants")
+    verify.add_argument("--event", required=True)
+    return parser
+
+
+def _sigterm_exits() -> None:
+    # atexit does not run on SIGTERM: make it a normal exit so that embedded
+    # servers are stopped cleanly.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+
+def _resolve(cfg: settings.Settings) -> tuple[settings.Settings, EmbeddedServers | None]:
+    """Start embedded servers for unset URLs, and share the URLs and a signing
+    key with worker processes through the environment."""
+    cfg, servers = with_backends(cfg)
+    assert cfg.redis_url and cfg.database_url
+    os.environ["ONSALE_REDIS_URL"] = cfg.redis_url
+    os.environ["ONSALE_DATABASE_URL"] = cfg.database_url
+    if not os.environ.get("ONSALE_SECRET_KEY"):
+        os.environ["ONSALE_SECRET_KEY"] = secrets.token_urlsafe(32)
+    return settings.from_env(), servers
+
+
+def serve(args: argparse.Namespace) -> int:
+    cfg, servers = _resolve(settings.from_env())
+    try:
+        assert cfg.database_url
+        db.upgrade_sync(cfg.database_url)
+        uvicorn.run(
+            "onsale.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=cfg.log_level.lower(),
+            ws_per_message_deflate=False,
+        )
+    finally:
+        if servers:
+            servers.stop()
+    return 0
+
+
+def _print_demo(base: str, venue: dict[str, str], event_id: str, admin_token: str) -> None:
+    lines = [
+        "",
+        "onsale demo is running",
+        f"  event (public):   {base}/api/events/{event_id}",
+        f"  seat map:         {base}/api/events/{event_id}/seats",
+        f"  join the queue:   curl -X POST {base}/api/events/{event_id}/queue",
+        f"  admin stats:      curl -H 'Authorization: Bearer {venue['api_key']}' "
+        f"{base}/api/admin/events/{event_id}/stats",
+        f"  venue API key:    {venue['api_key']}",
+        f"  platform token:   {admin_token}",
+        f"  API description:  {base}/openapi.json",
+        f"  metrics:          {base}/metrics",
+        "Press Ctrl-C to stop.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from onsale.app import create_app
+    from onsale.demo import seed
+
+    if not os.environ.get("ONSALE_ADMIN_TOKEN"):
+        os.environ["ONSALE_ADMIN_TOKEN"] = secrets.token_urlsafe(24)
+    cfg = settings.from_env()
+    runtime = await Runtime.start(cfg)
+    try:
+        venue, event = await seed(runtime.events, opens_in=timedelta(seconds=args.opens_in))
+        config = uvicorn.Config(
+            create_app(cfg, runtime=runtime),
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            ws_per_message_deflate=False,
+        )
+        server = uvicorn.Server(config)
+        _print_demo(f"http://{args.host}:{args.port}", venue, event.id, cfg.admin_token.reveal())
+        await server.serve()
+    finally:
+        await runtime.stop()
+    return 0
+
+
+async def _verify(event_id: str) -> int:
+    from onsale.verify import verify_event
+
+    runtime = await Runtime.start(settings.from_env().with_overrides(background_tasks=False))
+    try:
+        report = await verify_event(runtime.engine, runtime.inventory.store, event_id)
+    finally:
+        await runtime.stop()
+    print(json.dumps(report.as_json(), indent=2))
+    return 0 if report.ok else 1
+
+
+def _db_upgrade() -> int:
+    cfg, servers = with_backends(settings.from_env())
+    try:
+        assert cfg.database_url
+        db.upgrade_sync(cfg.database_url)
+        print("database schema is up to date")
+    finally:
+        if servers:
+            servers.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    cfg = settings.from_env()
+    logging.basicConfig(
+        level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    _sigterm_exits()
+    commands: dict[str, Any] = {
+        "serve": lambda: serve(args),
+        "demo": lambda: asyncio.run(_demo(args)),
+        "db": _db_upgrade,
+        "verify": lambda: asyncio.run(_verify(args.event)),
+    }
+    try:
+        return int(commands[args.command]())
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

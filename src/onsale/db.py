@@ -1,0 +1,78 @@
+"""The Postgres engine of a process and the schema migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from importlib import resources
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "Postgres is not there right now": answered with 503.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    ConnectionError,
+    OSError,
+)
+
+
+def async_url(url: str) -> str:
+    """``postgresql://...`` as SQLAlchemy's asyncpg URL."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]!r}")
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=5,
+        pool_pre_ping=True,
+        connect_args={
+            "timeout": 5,
+            "command_timeout": 10,
+            "server_settings": {"lock_timeout": "3000", "application_name": "onsale"},
+        },
+    )
+
+
+def _alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("onsale") / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", async_url(url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade_sync(url: str) -> None:
+    """Bring the schema to the latest revision (blocking; runs its own loop)."""
+    command.upgrade(_alembic_config(url), "head")
+
+
+async def upgrade(url: str) -> None:
+    """Bring the schema to the latest revision from async code."""
+    await asyncio.to_thread(upgrade_sync, url)
+
+
+async def wait_ready(engine: AsyncEngine, *, attempts: int = 20) -> None:
+    """Wait for Postgres to answer, with a log line per failed attempt."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return
+        except UNAVAILABLE_ERRORS as exc:
+            if attempt == attempts:
+                raise
+            log.warning("postgres not ready (attempt %d/%d): %s", attempt, attempts, exc)
+            await asyncio.sleep(min(0.2 * attempt, 2.0))

@@ -1,0 +1,143 @@
+"""HTTP edge of the inventory: public event info, the seat map, holds."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from onsale import tokens
+from onsale.admin.policy import Event, iso
+from onsale.errors import Unauthorized
+from onsale.http import JSON, path_param, read_json, runtime_of, token_of
+from onsale.inventory.policy import parse_seat_id
+from onsale.inventory.service import hold_json
+from onsale.runtime import Runtime
+
+
+def access_claims(rt: Runtime, request: Request, event_id: str | None) -> tokens.Claims:
+    """Claims of the access token in ``Authorization``. Raises Unauthorized,
+    TokenExpired, Forbidden (another kind of token, or another event)."""
+    token = token_of(request)
+    if token is None:
+        raise Unauthorized("An access token is required: join the queue first")
+    return tokens.verify(
+        rt.settings.secret_key.reveal().encode(),
+        token,
+        kind="access",
+        event_id=event_id,
+        now=time.time(),
+    )
+
+
+async def public_event(rt: Runtime, event: Event) -> dict[str, Any]:
+    counts = await rt.inventory.store.counts(event.id)
+    ga = await rt.inventory.store.ga_counts(event.id)
+    seats = (
+        await rt.inventory.store.seat_states(event.id)
+        if any(s.kind == "seated" for s in event.spec.sections)
+        else {}
+    )
+    free_by_section: dict[str, int] = {}
+    for seat, state in seats.items():
+        if state == "free":
+            parsed = parse_seat_id(seat)
+            if parsed:
+                free_by_section[parsed[0]] = free_by_section.get(parsed[0], 0) + 1
+    spec = event.spec
+    sold_out = counts.ready and counts.capacity > 0 and counts.sold >= counts.capacity
+    sections = []
+    for s in spec.sections:
+        if s.kind == "ga":
+            g = ga.get(s.code, {})
+            available = max(g.get("cap", s.capacity) - g.get("held", 0) - g.get("sold", 0), 0)
+        else:
+            available = free_by_section.get(s.code, 0)
+        sections.append(
+            {
+                "code": s.code,
+                "kind": s.kind,
+                "category": s.category,
+                "capacity": s.capacity,
+                "available": available,
+            }
+        )
+    return {
+        "id": event.id,
+        "name": spec.name,
+        "starts_at": iso(spec.starts_at),
+        "status": event.status(datetime.now(UTC), sold_out=sold_out),
+        "sale": {
+            "prequeue_opens_at": iso(spec.sale.prequeue_opens_at),
+            "opens_at": iso(spec.sale.opens_at),
+            "closes_at": iso(spec.sale.closes_at),
+        },
+        "hold_seconds": spec.hold_seconds,
+        "limits": {"per_order": spec.limits.per_order, "per_buyer": spec.limits.per_buyer},
+        "categories": [
+            {
+                "code": c.code,
+                "name": c.name,
+                "price_cents": c.price_cents,
+                "fee_cents": c.fee_cents,
+                "currency": c.currency,
+            }
+            for c in spec.categories
+        ],
+        "sections": sections,
+    }
+
+
+async def event_info(request: Request) -> Response:
+    rt = runtime_of(request)
+    event = await rt.events.get(path_param(request, "event_id"))
+    return JSON(await public_event(rt, event))
+
+
+async def seat_map(request: Request) -> Response:
+    rt = runtime_of(request)
+    event = await rt.events.get(path_param(request, "event_id"))
+    states = await rt.inventory.store.seat_states(event.id)
+    seats = []
+    for section in event.spec.sections:
+        for row in section.rows:
+            for n in range(1, row.seats + 1):
+                seat_id = f"{section.code}-{row.row}-{n}"
+                seats.append(
+                    {
+                        "id": seat_id,
+                        "section": section.code,
+                        "row": row.row,
+                        "number": n,
+                        "state": states.get(seat_id, "free"),
+                    }
+                )
+    return JSON({"event_id": event.id, "seats": seats})
+
+
+async def create_hold(request: Request) -> Response:
+    rt = runtime_of(request)
+    event = await rt.events.get(path_param(request, "event_id"))
+    claims = access_claims(rt, request, event.id)
+    body = await read_json(request, rt.settings.max_body_bytes)
+    hold = await rt.inventory.hold(event, claims.subject, body)
+    return JSON(hold_json(hold), status_code=201)
+
+
+async def release_hold(request: Request) -> Response:
+    rt = runtime_of(request)
+    claims = access_claims(rt, request, None)
+    await rt.inventory.release(claims.event_id, path_param(request, "hold_id"), claims.subject)
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/api/events/{event_id}", event_info, methods=["GET"]),
+    Route("/api/events/{event_id}/seats", seat_map, methods=["GET"]),
+    Route("/api/events/{event_id}/holds", create_hold, methods=["POST"]),
+    Route("/api/holds/{hold_id}", release_hold, methods=["DELETE"]),
+]

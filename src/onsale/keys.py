@@ -1,0 +1,77 @@
+"""Every Redis key name, in one place.
+
+All keys of one event share the hash tag ``{<event_id>}`` so that every script
+touches a single slot: the same code runs on one Redis or on a Redis Cluster
+that spreads events over shards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EventKeys:
+    """The keys of one event. Build with :func:`event_keys`."""
+
+    # inventory
+    meta: str  # hash: ready flag, hold_ms, per_order, per_entry, capacity counts
+    seats: str  # hash seat_id -> "F" | "H:<hold_id>" | "S:<order_id>"
+    layout: str  # hash section -> JSON rows of seated sections / "ga:<capacity>"
+    ga: str  # hash "<SECTION>:cap|held|sold" -> int
+    holds: str  # hash hold_id -> JSON hold record
+    expiries: str  # sorted set hold_id -> expiry (ms, Redis clock)
+    by_entry: str  # hash queue entry -> live hold_id
+    bought: str  # hash queue entry -> tickets bought
+    sold_orders: str  # hash order_id -> JSON of what it sold (idempotence of commit-sold)
+    refunded: str  # set of refunded order ids (idempotence of refund)
+    # queue
+    queue: str  # hash: next, serving, drawn, opens_ms, last_ms, carry, rate, max_active
+    entries: str  # hash entry -> queue number ("0" while in the pre-queue)
+    numbers: str  # hash queue number -> entry
+    prequeue: str  # set of entries waiting for the draw
+    active: str  # sorted set entry -> session expiry (ms): the active shoppers
+
+    def inventory(self) -> list[str]:
+        """KEYS of the inventory scripts, in the order their headers name."""
+        return [
+            self.meta,
+            self.seats,
+            self.layout,
+            self.ga,
+            self.holds,
+            self.expiries,
+            self.by_entry,
+            self.bought,
+            self.sold_orders,
+            self.refunded,
+            self.active,
+        ]
+
+    def queue_keys(self) -> list[str]:
+        """KEYS of the queue scripts, in the order their headers name."""
+        return [self.queue, self.entries, self.numbers, self.prequeue, self.active, self.meta]
+
+    def all(self) -> list[str]:
+        return sorted(set(self.inventory()) | set(self.queue_keys()))
+
+
+def event_keys(prefix: str, event_id: str) -> EventKeys:
+    tag = f"{prefix}:{{{event_id}}}"
+    return EventKeys(
+        meta=f"{tag}:meta",
+        seats=f"{tag}:seats",
+        layout=f"{tag}:layout",
+        ga=f"{tag}:ga",
+        holds=f"{tag}:holds",
+        expiries=f"{tag}:expiries",
+        by_entry=f"{tag}:by_entry",
+        bought=f"{tag}:bought",
+        sold_orders=f"{tag}:sold_orders",
+        refunded=f"{tag}:refunded",
+        queue=f"{tag}:queue",
+        entries=f"{tag}:entries",
+        numbers=f"{tag}:numbers",
+        prequeue=f"{tag}:prequeue",
+        active=f"{tag}:active",
+    )

@@ -1,0 +1,188 @@
+"""The machine-readable form of API.md, served at ``GET /openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from onsale.errors import OnsaleError
+
+# (method, path, summary, auth, success status, error statuses)
+OPERATIONS: list[tuple[str, str, str, str, int, tuple[int, ...]]] = [
+    ("get", "/healthz", "Process alive", "", 200, ()),
+    ("get", "/readyz", "Redis and Postgres reachable", "", 200, (503,)),
+    ("get", "/metrics", "Prometheus metrics", "", 200, ()),
+    (
+        "post",
+        "/api/admin/venues",
+        "Create a venue (platform token)",
+        "platform",
+        201,
+        (400, 401, 409, 413, 422),
+    ),
+    ("post", "/api/admin/events", "Create an event", "venue", 201, (400, 401, 413, 422)),
+    ("get", "/api/admin/events", "List the venue's events", "venue", 200, (401,)),
+    ("get", "/api/admin/events/{event_id}", "An event", "venue", 200, (401, 404)),
+    (
+        "patch",
+        "/api/admin/events/{event_id}",
+        "Change an event",
+        "venue",
+        200,
+        (400, 401, 404, 422),
+    ),
+    (
+        "get",
+        "/api/admin/events/{event_id}/stats",
+        "Live figures of an event",
+        "venue",
+        200,
+        (401, 404),
+    ),
+    (
+        "get",
+        "/api/admin/events/{event_id}/orders",
+        "Orders (JSON, or CSV with Accept: text/csv)",
+        "venue",
+        200,
+        (401, 404),
+    ),
+    ("get", "/api/admin/events/{event_id}/orders.csv", "Orders as CSV", "venue", 200, (401, 404)),
+    (
+        "post",
+        "/api/admin/events/{event_id}/boxoffice",
+        "Sell at the counter",
+        "venue",
+        201,
+        (400, 401, 402, 404, 409, 422),
+    ),
+    (
+        "post",
+        "/api/admin/orders/{order_id}/refund",
+        "Refund an order",
+        "venue",
+        200,
+        (401, 404, 503),
+    ),
+    ("get", "/api/events/{event_id}", "Public event info", "", 200, (404,)),
+    ("get", "/api/events/{event_id}/seats", "Seat map with live states", "", 200, (404,)),
+    (
+        "post",
+        "/api/events/{event_id}/queue",
+        "Join the queue (or find one's place)",
+        "queue",
+        201,
+        (401, 403, 404, 409, 429),
+    ),
+    (
+        "delete",
+        "/api/events/{event_id}/queue",
+        "Leave: free one's shopper slot",
+        "queue",
+        204,
+        (401, 403, 404),
+    ),
+    (
+        "get",
+        "/api/events/{event_id}/queue/status",
+        "Where the fan stands",
+        "queue",
+        200,
+        (401, 403, 404),
+    ),
+    (
+        "post",
+        "/api/events/{event_id}/holds",
+        "Hold seats or places",
+        "access",
+        201,
+        (400, 401, 403, 404, 409, 422),
+    ),
+    ("delete", "/api/holds/{hold_id}", "Release a hold", "access", 204, (401, 403, 404, 409)),
+    (
+        "post",
+        "/api/holds/{hold_id}/checkout",
+        "Pay for a hold (Idempotency-Key header)",
+        "access",
+        201,
+        (400, 401, 402, 403, 409, 422, 503),
+    ),
+    ("get", "/api/orders/{order_id}", "An order (order token)", "order", 200, (401, 403, 404)),
+]
+
+
+def _error_codes() -> list[str]:
+    seen: list[str] = []
+    stack: list[type[OnsaleError]] = [OnsaleError]
+    while stack:
+        cls = stack.pop()
+        if cls.code not in seen and cls.code != "internal_error":
+            seen.append(cls.code)
+        stack.extend(cls.__subclasses__())
+    return sorted(seen)
+
+
+def _operation(
+    summary: str, auth: str, ok: int, errors: tuple[int, ...], path: str
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            str(ok): {"description": "OK"},
+            **{
+                str(s): {
+                    "description": "Error",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                }
+                for s in errors
+            },
+        },
+    }
+    params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
+    if params:
+        op["parameters"] = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+            for p in params
+        ]
+    if auth:
+        op["security"] = [{auth: []}]
+    return op
+
+
+def spec() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, summary, auth, ok, errors in OPERATIONS:
+        paths.setdefault(path, {})[method] = _operation(summary, auth, ok, errors, path)
+    bearer = {"type": "http", "scheme": "bearer"}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "onsale",
+            "version": "0.1.0",
+            "description": "On-sale system for concert venues. See API.md.",
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                k: bearer for k in ("platform", "venue", "queue", "access", "order")
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message", "details"],
+                            "properties": {
+                                "code": {"type": "string", "enum": _error_codes()},
+                                "message": {"type": "string"},
+                                "details": {"type": "object"},
+                            },
+                        }
+                    },
+                }
+            },
+        },
+    }

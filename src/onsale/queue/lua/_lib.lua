@@ -1,0 +1,30 @@
+-- Shared prelude of every queue script (prepended when the script is loaded).
+--
+-- KEYS (the same for every queue script, see onsale.keys.EventKeys.queue_keys):
+--   1 queue     hash  next (last number given), serving (numbers <= it are
+--                     admitted), drawn ("1" once the pre-queue is drawn),
+--                     prequeue_ms, opens_ms, closes_ms, rate (per minute),
+--                     max_active, session_ms, last_ms, carry
+--   2 entries   hash  entry -> queue number ("0" while in the pre-queue)
+--   3 numbers   hash  queue number -> entry
+--   4 prequeue  set   entries waiting for the draw
+--   5 active    zset  entry -> shopping session expiry (ms): active shoppers
+--   6 meta      hash  the inventory's meta (capacity, sold) for sold-out checks
+
+local K_QUEUE, K_ENTRIES, K_NUMBERS, K_PREQUEUE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local K_ACTIVE, K_META = KEYS[5], KEYS[6]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function qget(field)
+  return tonumber(redis.call('HGET', K_QUEUE, field) or '0')
+end
+
+local function sold_out()
+  local capacity = tonumber(redis.call('HGET', K_META, 'capacity') or '0')
+  local sold = tonumber(redis.call('HGET', K_META, 'sold') or '0')
+  return capacity > 0 and sold >= capacity
+end

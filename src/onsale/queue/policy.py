@@ -1,0 +1,94 @@
+"""Pure rules of the waiting room: admission maths, the pre-queue draw, and
+what a fan is told. The clock and the randomness are arguments.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+State = Literal["prequeue", "waiting", "admitted", "closed"]
+
+
+@dataclass(frozen=True)
+class Advance:
+    admitted: int
+    carry: float
+
+
+def advance(
+    *, rate_per_minute: int, elapsed_ms: int, carry: float, free_slots: int, waiting: int
+) -> Advance:
+    """How many fans one admission step lets in (the maths of ``lua/admit.lua``).
+
+    The budget is the carried remainder plus rate × elapsed time; it is capped
+    by the free shopper slots and by the fans waiting. At most one second's
+    worth of unused budget is carried, so an idle queue does not bank a burst.
+    """
+    budget = carry + rate_per_minute * max(elapsed_ms, 0) / 60000
+    admitted = max(min(math.floor(budget), max(free_slots, 0), max(waiting, 0)), 0)
+    return Advance(admitted, min(budget - admitted, max(1.0, rate_per_minute / 60)))
+
+
+def draw_order(entries: Sequence[str], rng: secrets.SystemRandom | None = None) -> list[str]:
+    """The pre-queue in a uniformly random order from a cryptographic source."""
+    order = sorted(entries)  # start from a canonical order, not Redis' set order
+    (rng or secrets.SystemRandom()).shuffle(order)
+    return order
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """One fan's raw standing, as ``lua/status.lua`` reads it."""
+
+    number: int  # -1 unknown entry, 0 in the pre-queue
+    serving: int
+    next: int
+    session_expires_ms: int
+    now_ms: int
+    sold_out: bool
+    drawn: bool
+    rate_per_minute: int
+
+
+@dataclass(frozen=True)
+class FanStatus:
+    state: State
+    position: int | None = None
+    ahead: int | None = None
+    eta_seconds: int | None = None
+    session_expires_ms: int | None = None
+    reason: str | None = None
+
+
+def eta_seconds(ahead: int, rate_per_minute: int) -> int:
+    """Seconds until ``ahead`` fans have been admitted at the configured rate."""
+    if ahead <= 0:
+        return 0
+    return math.ceil(ahead * 60 / max(rate_per_minute, 1))
+
+
+def fan_status(view: QueueView) -> FanStatus | None:
+    """What a fan is told, or None when the entry is unknown."""
+    if view.number < 0:
+        return None
+    if view.number == 0:
+        if view.sold_out:
+            return FanStatus("closed", reason="sold_out")
+        return FanStatus("prequeue")
+    if view.number <= view.serving:
+        if view.session_expires_ms > view.now_ms:
+            return FanStatus("admitted", session_expires_ms=view.session_expires_ms)
+        return FanStatus("closed", reason="session_ended")
+    if view.sold_out:
+        return FanStatus("closed", reason="sold_out")
+    position = view.number - view.serving
+    return FanStatus(
+        "waiting",
+        position=position,
+        ahead=position - 1,
+        eta_seconds=eta_seconds(position, view.rate_per_minute),
+    )

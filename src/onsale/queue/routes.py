@@ -1,0 +1,52 @@
+"""HTTP edge of the waiting room (API.md, "The waiting room")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from onsale.http import JSON, path_param, read_json, runtime_of, token_of
+from onsale.queue.service import status_json
+
+
+async def join(request: Request) -> Response:
+    rt = runtime_of(request)
+    event = await rt.events.get(path_param(request, "event_id"))
+    await read_json(request, rt.settings.max_body_bytes, empty={})
+    result = await rt.queue.join(event, token_of(request))
+    status = await rt.queue.status(event, result.queue_token)
+    body = {"queue_token": result.queue_token, "entry_id": result.entry, **status_json(status)}
+    return JSON(body, status_code=201 if result.joined.new else 200)
+
+
+async def status(request: Request) -> Response:
+    rt = runtime_of(request)
+    event = await rt.events.get(path_param(request, "event_id"))
+    token = token_of(request)
+    fan = await rt.queue.status(event, token)
+    body = status_json(fan)
+    if fan.state == "admitted" and fan.session_expires_ms:
+        entry = rt.queue.entry_of(event.id, token)
+        access, expires = rt.queue.access_token(event, entry, fan.session_expires_ms)
+        body["access_token"] = access
+        body["access_expires_at"] = (
+            datetime.fromtimestamp(expires, UTC).isoformat().replace("+00:00", "Z")
+        )
+    return JSON(body)
+
+
+async def leave(request: Request) -> Response:
+    rt = runtime_of(request)
+    event = await rt.events.get(path_param(request, "event_id"))
+    await rt.queue.leave(event, token_of(request))
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/api/events/{event_id}/queue", join, methods=["POST"]),
+    Route("/api/events/{event_id}/queue", leave, methods=["DELETE"]),
+    Route("/api/events/{event_id}/queue/status", status, methods=["GET"]),
+]

@@ -1,0 +1,126 @@
+"""The waiting room as the edges and the background task use it: joining,
+standing, the draw at the opening, and the admission step.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from onsale import tokens
+from onsale.admin.policy import Event
+from onsale.admin.service import EventService
+from onsale.errors import NotFound, Unauthorized, Unavailable
+from onsale.queue import policy
+from onsale.queue.store import AdmitResult, DrawPending, DrawStale, Joined, QueueStore
+
+log = logging.getLogger(__name__)
+
+DRAW_ATTEMPTS = 5
+QUEUE_TOKEN_GRACE_SECONDS = 24 * 3600
+
+
+def new_entry_id() -> str:
+    return f"q_{secrets.token_hex(10)}"
+
+
+@dataclass(frozen=True)
+class JoinResult:
+    entry: str
+    queue_token: str
+    joined: Joined
+
+
+@dataclass
+class QueueService:
+    store: QueueStore
+    events: EventService
+    secret: bytes
+
+    def _queue_token(self, event: Event, entry: str) -> str:
+        expires = int(event.spec.sale.closes_at.timestamp()) + QUEUE_TOKEN_GRACE_SECONDS
+        return tokens.sign(self.secret, tokens.Claims("queue", event.id, entry, expires))
+
+    def entry_of(self, event_id: str, token: str | None) -> str:
+        """The queue entry a queue token names. Raises Unauthorized, TokenExpired,
+        Forbidden (a token of another kind or event)."""
+        if token is None:
+            raise Unauthorized("A queue token is required")
+        claims = tokens.verify(self.secret, token, kind="queue", event_id=event_id, now=time.time())
+        return claims.subject
+
+    async def join(self, event: Event, token: str | None) -> JoinResult:
+        """Join, or find the place of the entry ``token`` names (I6).
+
+        Raises SaleNotOpen, SoldOut, Unauthorized/Forbidden for a bad token.
+        """
+        entry = self.entry_of(event.id, token) if token else new_entry_id()
+        joined = await self._join(event, entry)
+        return JoinResult(entry, token or self._queue_token(event, entry), joined)
+
+    async def _join(self, event: Event, entry: str) -> Joined:
+        for _ in range(DRAW_ATTEMPTS):
+            try:
+                return await self.store.join(event.id, entry)
+            except DrawPending:
+                await self.draw(event)
+            except Unavailable:
+                await self.events.prepare_redis(event)
+        raise Unavailable("The queue is busy opening, retry shortly")
+
+    async def draw(self, event: Event) -> bool:
+        """Number the pre-queue in a random order once the sale opens; True if
+        this call drew it (any process may call it; only one draw happens)."""
+        for _ in range(DRAW_ATTEMPTS):
+            order = policy.draw_order(await self.store.prequeue(event.id))
+            try:
+                drawn = await self.store.draw(event.id, order)
+            except DrawStale:
+                continue
+            if drawn:
+                log.info("pre-queue drawn", extra={"event_id": event.id, "entries": len(order)})
+            return drawn
+        return False
+
+    async def status(self, event: Event, token: str | None) -> policy.FanStatus:
+        """Where the fan stands. Raises NotFound for an entry Redis does not know."""
+        entry = self.entry_of(event.id, token)
+        view = await self.store.view(event.id, entry)
+        status = policy.fan_status(view)
+        if status is None:
+            raise NotFound("This queue entry is unknown; join again with the same token")
+        return status
+
+    def access_token(self, event: Event, entry: str, session_expires_ms: int) -> tuple[str, int]:
+        """A signed access token for an admitted entry, and its expiry (unix s).
+
+        It outlives the shopping session by one hold's time, so that a hold made
+        late in the session can still be paid; new holds need a live session.
+        """
+        expires = session_expires_ms // 1000 + event.spec.hold_seconds
+        claims = tokens.Claims("access", event.id, entry, expires)
+        return tokens.sign(self.secret, claims), expires
+
+    async def admit(self, event: Event) -> AdmitResult:
+        if not await self.store.is_configured(event.id):
+            await self.events.prepare_redis(event)
+        if event.spec.sale.opens_at.timestamp() <= time.time() and not await self.store.is_drawn(
+            event.id
+        ):
+            await self.draw(event)
+        return await self.store.admit(event.id)
+
+    async def leave(self, event: Event, token: str | None) -> bool:
+        return await self.store.leave(event.id, self.entry_of(event.id, token))
+
+
+def status_json(status: policy.FanStatus) -> dict[str, Any]:
+    out: dict[str, Any] = {"state": status.state, "position": status.position}
+    if status.state == "waiting":
+        out.update(ahead=status.ahead, eta_seconds=status.eta_seconds)
+    if status.reason:
+        out["reason"] = status.reason
+    return out

@@ -1,0 +1,148 @@
+"""The waiting room's state in Redis: queue numbers, the serving number, the
+pre-queue and the active shoppers. Every change is one Lua script in ``lua/``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from onsale.admin.policy import EventSpec
+from onsale.errors import SaleNotOpen, SoldOut, Unavailable
+from onsale.keys import EventKeys, event_keys
+from onsale.queue.policy import QueueView
+from onsale.redis import AnyRedis, Scripts
+
+SCRIPTS = ["join", "draw", "admit", "status", "leave"]
+
+
+class DrawPending(Exception):
+    """The sale is open but its pre-queue has not been drawn yet."""
+
+
+class DrawStale(Exception):
+    """The pre-queue changed between reading it and drawing it."""
+
+
+@dataclass(frozen=True)
+class Joined:
+    number: int  # 0 while in the pre-queue
+    new: bool
+
+
+@dataclass(frozen=True)
+class AdmitResult:
+    admitted: int
+    serving: int
+    next: int
+    active: int
+
+
+def _ms(spec_time: float) -> int:
+    return int(spec_time * 1000)
+
+
+class QueueStore:
+    def __init__(self, client: AnyRedis, prefix: str) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._scripts = Scripts(client, "onsale.queue.lua", SCRIPTS, prelude="_lib")
+
+    def keys(self, event_id: str) -> EventKeys:
+        return event_keys(self._prefix, event_id)
+
+    async def _run(self, name: str, event_id: str, args: list[object]) -> list[object]:
+        reply: list[object] = await self._scripts.call(name, self.keys(event_id).queue_keys(), args)
+        return reply
+
+    async def configure(self, event_id: str, spec: EventSpec) -> None:
+        """Write the event's sale window and admission settings (idempotent)."""
+        sale, adm = spec.sale, spec.admission
+        await self._client.hset(
+            self.keys(event_id).queue,
+            mapping={
+                "prequeue_ms": _ms(sale.prequeue_opens_at.timestamp()),
+                "opens_ms": _ms(sale.opens_at.timestamp()),
+                "closes_ms": _ms(sale.closes_at.timestamp()),
+                "rate": adm.rate_per_minute,
+                "max_active": adm.max_active,
+                "session_ms": adm.session_seconds * 1000,
+            },
+        )
+
+    async def is_configured(self, event_id: str) -> bool:
+        return bool(await self._client.hexists(self.keys(event_id).queue, "opens_ms"))
+
+    async def join(self, event_id: str, entry: str) -> Joined:
+        """Give ``entry`` a place, or find the one it has.
+
+        Raises SaleNotOpen, SoldOut, DrawPending, or Unavailable when the
+        event's queue is not configured in Redis (yet).
+        """
+        reply = await self._run("join", event_id, [entry])
+        if reply[0] == "ok":
+            return Joined(int(str(reply[1])), reply[2] == "new")
+        code = reply[1]
+        if code == "sale_not_open":
+            raise SaleNotOpen()
+        if code == "sold_out":
+            raise SoldOut()
+        if code == "draw_pending":
+            raise DrawPending()
+        raise Unavailable("The queue is being prepared, retry shortly")
+
+    async def prequeue(self, event_id: str) -> list[str]:
+        return [str(m) for m in await self._client.smembers(self.keys(event_id).prequeue)]
+
+    async def draw(self, event_id: str, order: list[str]) -> bool:
+        """Number the pre-queue in ``order``; False if it was drawn already.
+
+        Raises DrawStale when ``order`` is not exactly the pre-queue, and
+        SaleNotOpen before the opening.
+        """
+        reply = await self._run("draw", event_id, [json.dumps(order)])
+        if reply[0] == "ok":
+            return reply[1] == "drawn"
+        if reply[1] == "stale":
+            raise DrawStale()
+        raise SaleNotOpen()
+
+    async def is_drawn(self, event_id: str) -> bool:
+        return await self._client.hget(self.keys(event_id).queue, "drawn") == "1"
+
+    async def admit(self, event_id: str) -> AdmitResult:
+        n, serving, next_no, active = await self._run("admit", event_id, [])
+        return AdmitResult(int(str(n)), int(str(serving)), int(str(next_no)), int(str(active)))
+
+    async def view(self, event_id: str, entry: str) -> QueueView:
+        r = [int(str(v)) for v in await self._run("status", event_id, [entry])]
+        return QueueView(
+            number=r[0],
+            serving=r[1],
+            next=r[2],
+            session_expires_ms=r[3],
+            now_ms=r[4],
+            sold_out=bool(r[5]),
+            drawn=bool(r[6]),
+            rate_per_minute=r[7],
+        )
+
+    async def leave(self, event_id: str, entry: str) -> bool:
+        reply = await self._run("leave", event_id, [entry])
+        return bool(reply[1])
+
+    async def counts(self, event_id: str) -> dict[str, int]:
+        """waiting, admitted (numbers served), active shoppers, prequeue."""
+        k = self.keys(event_id)
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.hmget(k.queue, ["next", "serving"])
+            pipe.zcard(k.active)
+            pipe.scard(k.prequeue)
+            (next_no, serving), active, pre = await pipe.execute()
+        nxt, srv = int(next_no or 0), int(serving or 0)
+        return {
+            "waiting": nxt - srv + int(pre),
+            "admitted": srv,
+            "active": int(active),
+            "prequeue": int(pre),
+        }

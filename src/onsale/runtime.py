@@ -1,0 +1,146 @@
+"""One process's connections, services and background tasks, owned by the
+application's lifespan: started once, stopped cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onsale import db
+from onsale import redis as redis_conn
+from onsale.admin.service import EventService
+from onsale.checkout.payments import PaymentProvider, TestProvider
+from onsale.checkout.reconciler import Reconciler
+from onsale.checkout.service import CheckoutService
+from onsale.embedded import EmbeddedServers, start_embedded
+from onsale.http import classify
+from onsale.inventory.service import InventoryService
+from onsale.inventory.store import InventoryStore
+from onsale.queue.service import QueueService
+from onsale.queue.store import QueueStore
+from onsale.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def with_backends(settings: Settings) -> tuple[Settings, EmbeddedServers | None]:
+    """Settings whose URLs name running servers: embedded ones are started for
+    what the environment leaves unset."""
+    if settings.redis_url and settings.database_url:
+        return settings, None
+    servers = start_embedded(
+        settings.data_dir, redis=not settings.redis_url, postgres=not settings.database_url
+    )
+    return settings.with_overrides(
+        redis_url=settings.redis_url or servers.redis_url,
+        database_url=settings.database_url or servers.database_url,
+    ), servers
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    redis: redis_conn.AnyRedis
+    engine: AsyncEngine
+    events: EventService
+    inventory: InventoryService
+    queue: QueueService
+    checkout: CheckoutService
+    reconciler: Reconciler
+    providers: dict[str, PaymentProvider]
+    embedded: EmbeddedServers | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def start(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
+        """Connect (starting embedded servers if no URLs are set), migrate,
+        build the services, and start the background tasks."""
+        settings, embedded = await asyncio.to_thread(with_backends, settings)
+        assert settings.redis_url and settings.database_url
+        try:
+            if migrate:
+                await db.upgrade(settings.database_url)
+            engine = db.create_engine(settings.database_url)
+            await db.wait_ready(engine)
+            client = await redis_conn.connect(settings.redis_url)
+        except BaseException:
+            if embedded:
+                embedded.stop()
+            raise
+        runtime = cls.build(settings, client, engine)
+        runtime.embedded = embedded
+        if settings.background_tasks:
+            runtime.start_tasks()
+        return runtime
+
+    @classmethod
+    def build(cls, settings: Settings, client: redis_conn.AnyRedis, engine: AsyncEngine) -> Runtime:
+        providers: dict[str, PaymentProvider] = {"test": TestProvider()}
+        inventory_store = InventoryStore(client, settings.redis_prefix)
+        queue_store = QueueStore(client, settings.redis_prefix)
+        events = EventService(engine, inventory_store, queue_store)
+        return cls(
+            settings=settings,
+            redis=client,
+            engine=engine,
+            events=events,
+            inventory=InventoryService(inventory_store, events),
+            queue=QueueService(queue_store, events, settings.secret_key.reveal().encode()),
+            checkout=CheckoutService(engine, inventory_store, providers, settings),
+            reconciler=Reconciler(
+                events,
+                inventory_store,
+                providers,
+                timedelta(seconds=settings.orphan_payment_seconds),
+            ),
+            providers=providers,
+        )
+
+    def start_tasks(self) -> None:
+        self._tasks = [
+            asyncio.create_task(
+                self._every(self.settings.admission_interval_seconds, self.admit_all, "admission")
+            ),
+            asyncio.create_task(
+                self._every(self.settings.reconcile_interval_seconds, self.reconcile, "reconciler")
+            ),
+        ]
+
+    async def admit_all(self) -> None:
+        """One admission step for every event on sale (any process may run it)."""
+        for event in await self.events.live_events():
+            await self.queue.admit(event)
+
+    async def reconcile(self) -> None:
+        await self.reconciler.run_once()
+
+    async def _every(self, seconds: float, step: Callable[[], Awaitable[None]], name: str) -> None:
+        while True:
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if classify(exc) is None:
+                    log.exception("%s step failed", name)
+                else:
+                    log.warning("%s step skipped: %s", name, exc)
+            await asyncio.sleep(seconds)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.redis.aclose()
+        await self.engine.dispose()
+        if self.embedded:
+            await asyncio.to_thread(self.embedded.stop)

@@ -1,0 +1,260 @@
+"""Shared fixtures: real Redis and real Postgres for every test that needs them.
+
+The servers are those named by ONSALE_TEST_REDIS_URL / ONSALE_TEST_DATABASE_URL,
+or embedded ones started for the session. Tests use their own database
+(``onsale_test``), Redis database index 15 and key prefix ``onsaletest``, and
+clean both before each test, so they never disturb anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+import redis.asyncio as aredis
+
+from onsale import db
+from onsale.app import create_app
+from onsale.embedded import start_embedded
+from onsale.runtime import Runtime
+from onsale.settings import Secret, Settings
+
+TEST_DB = "onsale_test"
+TEST_REDIS_DB = 15
+ADMIN_TOKEN = "test-platform-token"
+TABLES = (
+    "audit_log",
+    "idempotency",
+    "payments",
+    "tickets",
+    "orders",
+    "sections",
+    "categories",
+    "events",
+    "venue_keys",
+    "venues",
+)
+
+
+def _with_db(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+async def _recreate_database(server_url: str) -> None:
+    conn = await asyncpg.connect(_with_db(server_url, "postgres"))
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{TEST_DB}' AND pid <> pg_backend_pid()"
+        )
+        await conn.execute(f"DROP DATABASE IF EXISTS {TEST_DB}")
+        await conn.execute(f"CREATE DATABASE {TEST_DB}")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def backend_urls() -> Iterator[tuple[str, str]]:
+    """(redis url, database url) of the test servers, schema migrated."""
+    redis_url = os.environ.get("ONSALE_TEST_REDIS_URL")
+    database_url = os.environ.get("ONSALE_TEST_DATABASE_URL")
+    servers = None
+    if not (redis_url and database_url):
+        data_dir = Path(tempfile.mkdtemp(prefix="onsale-test-"))
+        servers = start_embedded(data_dir, redis=not redis_url, postgres=not database_url)
+        redis_url = redis_url or servers.redis_url
+        database_url = database_url or servers.database_url
+    assert redis_url and database_url
+    asyncio.run(_recreate_database(database_url))
+    test_db_url = _with_db(database_url, TEST_DB)
+    db.upgrade_sync(test_db_url)
+    try:
+        yield _with_db(redis_url, str(TEST_REDIS_DB)), test_db_url
+    finally:
+        if servers:
+            servers.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(backend_urls: tuple[str, str]) -> Settings:
+    redis_url, database_url = backend_urls
+    return Settings(
+        redis_url=redis_url,
+        database_url=database_url,
+        secret_key=Secret("test-secret-key"),
+        admin_token=Secret(ADMIN_TOKEN),
+        redis_prefix="onsaletest",
+        background_tasks=False,
+        checkout_grace_seconds=60,
+        orphan_payment_seconds=0,
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def redis_client(settings: Settings) -> AsyncIterator[aredis.Redis]:
+    assert settings.redis_url
+    client = aredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+async def _truncate(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def runtime(settings: Settings, redis_client: aredis.Redis) -> AsyncIterator[Runtime]:
+    """A runtime on clean Redis and Postgres, without background tasks (tests
+    drive admission and reconciliation themselves)."""
+    assert settings.database_url and settings.redis_url
+    await _truncate(settings.database_url)
+    from onsale import redis as redis_conn
+
+    client = await redis_conn.connect(settings.redis_url)
+    engine = db.create_engine(settings.database_url)
+    rt = Runtime.build(settings, client, engine)
+    yield rt
+    await client.aclose()
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(runtime.settings, runtime=runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://onsale.test") as c:
+        yield c
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def event_body(
+    *,
+    opens_in: float = -60,
+    prequeue_in: float | None = None,
+    ga: int = 100,
+    rows: dict[str, int] | None = None,
+    rate: int = 6000,
+    max_active: int = 200,
+    hold_seconds: int = 300,
+    per_order: int = 6,
+    per_buyer: int = 6,
+) -> dict[str, Any]:
+    """An event definition; by default on sale since a minute ago."""
+    now = datetime.now(UTC)
+    opens = now + timedelta(seconds=opens_in)
+    prequeue = (
+        opens - timedelta(minutes=30)
+        if prequeue_in is None
+        else (now + timedelta(seconds=prequeue_in))
+    )
+    rows = {"A": 10, "B": 10} if rows is None else rows
+    sections: list[dict[str, Any]] = []
+    if ga:
+        sections.append({"code": "FLOOR", "kind": "ga", "category": "STD", "capacity": ga})
+    if rows:
+        sections.append(
+            {
+                "code": "BALC",
+                "kind": "seated",
+                "category": "STD",
+                "rows": [{"row": r, "seats": n} for r, n in rows.items()],
+            }
+        )
+    return {
+        "name": "Night show",
+        "starts_at": iso(now + timedelta(days=10)),
+        "sale": {
+            "prequeue_opens_at": iso(prequeue),
+            "opens_at": iso(opens),
+            "closes_at": iso(now + timedelta(days=9)),
+        },
+        "admission": {"rate_per_minute": rate, "max_active": max_active, "session_seconds": 600},
+        "hold_seconds": hold_seconds,
+        "limits": {"per_order": per_order, "per_buyer": per_buyer},
+        "categories": [
+            {
+                "code": "STD",
+                "name": "Standard",
+                "price_cents": 2500,
+                "fee_cents": 100,
+                "currency": "EUR",
+            }
+        ],
+        "sections": sections,
+    }
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def venue(client: httpx.AsyncClient) -> dict[str, str]:
+    r = await client.post(
+        "/api/admin/venues",
+        json={"name": "La Coopérative de Mai", "slug": "coopedemai", "timezone": "Europe/Paris"},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert r.status_code == 201, r.text
+    body: dict[str, str] = r.json()
+    return body
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+MakeEvent = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def make_event(client: httpx.AsyncClient, venue: dict[str, str]) -> MakeEvent:
+    async def make(**kwargs: Any) -> dict[str, Any]:
+        r = await client.post(
+            "/api/admin/events", json=event_body(**kwargs), headers=auth(venue["api_key"])
+        )
+        assert r.status_code == 201, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    return make
+
+
+Admit = Callable[..., Awaitable[str]]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def admitted(client: httpx.AsyncClient, runtime: Runtime) -> Admit:
+    """Join an open event's queue, run admission, and return an access token."""
+
+    async def admit(event_id: str) -> str:
+        r = await client.post(f"/api/events/{event_id}/queue")
+        assert r.status_code == 201, r.text
+        token = r.json()["queue_token"]
+        event = await runtime.events.get(event_id)
+        for _ in range(50):
+            await runtime.queue.admit(event)
+            s = await client.get(f"/api/events/{event_id}/queue/status", headers=auth(token))
+            assert s.status_code == 200, s.text
+            if s.json()["state"] == "admitted":
+                access: str = s.json()["access_token"]
+                return access
+            await asyncio.sleep(0.05)
+        raise AssertionError("not admitted")
+
+    return admit
