@@ -29,8 +29,9 @@ from onsale.embedded import start_embedded
 from onsale.runtime import Runtime
 from onsale.settings import Secret, Settings
 
-TEST_DB = "onsale_test"
-TEST_REDIS_DB = 15
+# Overridable so that several test runs can share one machine's servers.
+TEST_DB = os.environ.get("ONSALE_TEST_DB_NAME", "onsale_test")
+TEST_REDIS_DB = int(os.environ.get("ONSALE_TEST_REDIS_DB", "15"))
 ADMIN_TOKEN = "test-platform-token"
 TABLES = (
     "audit_log",
