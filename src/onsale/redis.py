@@ -12,7 +12,7 @@ import logging
 from importlib import resources
 from typing import Any, Protocol
 
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -22,6 +22,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 log = logging.getLogger(__name__)
 
 AnyRedis = Redis | RedisCluster
+
+# Connections per process. Past it, callers wait up to POOL_TIMEOUT seconds for
+# a free one (back-pressure) instead of failing at once.
+MAX_CONNECTIONS = 64
+POOL_TIMEOUT = 5.0
 
 # Errors that mean "Redis is not there right now": answered with 503.
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
@@ -73,12 +78,17 @@ async def connect(url: str, *, attempts: int = 10) -> AnyRedis:
     Retries with a log line per attempt, then raises the last connection error.
     """
     for attempt in range(1, attempts + 1):
-        client: AnyRedis = Redis.from_url(url, **_client_options())
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=MAX_CONNECTIONS, timeout=POOL_TIMEOUT, **_client_options()
+        )
+        client: AnyRedis = Redis.from_pool(pool)
         try:
             info = await client.info("cluster")
             if info.get("cluster_enabled") in (1, "1"):
                 await client.aclose()
-                cluster = RedisCluster.from_url(url, **_client_options())
+                cluster = RedisCluster.from_url(
+                    url, max_connections=MAX_CONNECTIONS, **_client_options()
+                )
                 await cluster.initialize()
                 return cluster
             return client

@@ -14,9 +14,14 @@ from typing import Any, cast
 
 from onsale.admin.policy import EventSpec
 from onsale.errors import SCRIPT_ERRORS, OnsaleError, SeatsUnavailable
+from onsale.inventory import unsafe
 from onsale.inventory.policy import HoldRequest
 from onsale.keys import EventKeys, event_keys
 from onsale.redis import AnyRedis, Scripts
+
+# Test-only switch for the negative control of I1/I2: with it off, holds are a
+# check-then-write from Python (inventory/unsafe.py) and concurrent buyers oversell.
+ATOMIC_HOLDS = True
 
 SCRIPTS = [
     "hold",
@@ -131,6 +136,9 @@ class InventoryStore:
         Forbidden (no live shopping session), CheckoutInProgress, or
         Unavailable when the inventory is not built yet.
         """
+        if not ATOMIC_HOLDS:
+            record = await unsafe.hold(self._client, self.keys(event_id), hold_id, entry, request)
+            return Hold.from_record(record)
         raw = await self._run(
             "hold",
             event_id,

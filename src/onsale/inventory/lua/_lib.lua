@@ -60,7 +60,8 @@ local function free_hold(hold_id)
     n = tonumber(h.q)
     redis.call('HINCRBY', K_GA, h.sec .. ':held', -n)
   end
-  redis.call('HINCRBY', K_META, 'held', -n)
+  -- (never HINCRBY by -n with n = 0: Lua prints it as "-0", not an integer)
+  if n > 0 then redis.call('HINCRBY', K_META, 'held', -n) end
   redis.call('HDEL', K_HOLDS, hold_id)
   if h.e ~= '' and redis.call('HGET', K_BY_ENTRY, h.e) == hold_id then
     redis.call('HDEL', K_BY_ENTRY, h.e)

@@ -20,7 +20,7 @@ if #sale.seats == 0 and redis.call('HEXISTS', K_SOLD_ORDERS, order_id) == 1 then
   redis.call('HINCRBY', K_GA, sale.sec .. ':sold', -sale.q)
   n = tonumber(sale.q)
 end
-redis.call('HINCRBY', K_META, 'sold', -n)
+if n > 0 then redis.call('HINCRBY', K_META, 'sold', -n) end
 redis.call('SADD', K_REFUNDED, order_id)
 redis.call('HDEL', K_SOLD_ORDERS, order_id)
 return {'ok', 'refunded'}
