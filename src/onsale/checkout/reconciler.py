@@ -50,7 +50,7 @@ class Reconciler:
             await self.event(event, repairs)
         await self.payments(repairs)
         if repairs.total():
-            log.warning("reconciler repaired", extra={"repairs": dict(repairs.counts)})
+            log.warning("reconciler repaired %s", dict(repairs.counts))
         return repairs
 
     async def event(self, event: Event, repairs: Repairs) -> None:
