@@ -57,7 +57,10 @@ def sign(key: bytes, claims: Claims) -> str:
 
 def _parse(key: bytes, token: str) -> Claims:
     payload, sep, mac = token.partition(".")
-    if not sep or not payload or not hmac.compare_digest(mac, _mac(key, payload)):
+    # A header or query string may carry any character; only ASCII can be ours.
+    if not sep or not payload or not token.isascii():
+        raise Unauthorized("The token is not valid")
+    if not hmac.compare_digest(mac, _mac(key, payload)):
         raise Unauthorized("The token is not valid")
     try:
         raw = json.loads(_unb64(payload))

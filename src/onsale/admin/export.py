@@ -32,8 +32,11 @@ def _cell(value: object) -> str:
     """A CSV cell that a spreadsheet will not run as a formula."""
     text = "" if value is None else str(value)
     if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
+        text = "'" + text
+    # The writer quotes a cell holding "\n" (the line terminator) but not a bare
+    # "\r", which spreadsheets read as a row break: a new row could then start
+    # with a formula. Carriage returns become line feeds, inside quotes.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def orders_csv(orders: Iterable[OrderRow]) -> str:

@@ -19,6 +19,7 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 MAX_SEATS_PER_ROW = 200
 MAX_CAPACITY = 200_000
+MIN_YEAR, MAX_YEAR = 1970, 9000
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,10 @@ def parse_time(value: Any, path: str, errors: _Errors) -> datetime | None:
     if parsed.tzinfo is None:
         errors.add(path, "the time needs a zone, e.g. 2026-12-31T20:00:00Z")
         return None
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        # Year 1 or 9999 would overflow the date arithmetic done with it later.
+        errors.add(path, f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
+        return None
     return parsed
 
 
@@ -239,7 +244,7 @@ def _section(raw: Any, path: str, errors: _Errors, categories: set[str]) -> Sect
     if code and not CODE_RE.match(code):
         errors.add(f"{path}.code", "use A-Z, 0-9 and _, at most 16 characters")
     category = raw.get("category")
-    if category not in categories:
+    if not isinstance(category, str) or category not in categories:
         errors.add(f"{path}.category", "must name one of the event's categories")
     kind = raw.get("kind")
     if kind == "ga":

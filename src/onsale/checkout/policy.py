@@ -18,7 +18,8 @@ DOTLESS_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 
 def luhn_valid(number: str) -> bool:
     """True for a 12-19 digit number whose Luhn checksum is right."""
-    if not number.isdigit() or not 12 <= len(number) <= 19:
+    # isdigit() alone also accepts non-ASCII digits such as '²', which int() refuses.
+    if not number.isascii() or not number.isdigit() or not 12 <= len(number) <= 19:
         return False
     total = 0
     for i, ch in enumerate(reversed(number)):
@@ -81,7 +82,7 @@ def _field_errors(
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         errors["buyer.name"] = "a name of 1-200 characters is required"
     provider = payment_raw.get("provider")
-    if provider not in providers:
+    if not isinstance(provider, str) or provider not in providers:
         errors["payment.provider"] = f"one of: {', '.join(sorted(providers))}"
     number = payment_raw.get("card_number")
     digits = re.sub(r"[\s-]", "", number) if isinstance(number, str) else ""

@@ -8,6 +8,7 @@ same answer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,6 +17,7 @@ from onsale.admin.policy import EventSpec, Row
 from onsale.errors import ValidationFailed
 
 Mode = Literal["seats", "ga", "best"]
+SEAT_NUMBER_RE = re.compile(r"[1-9][0-9]{0,5}")
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,8 @@ class HoldRequest:
 def parse_seat_id(seat_id: str) -> tuple[str, str, int] | None:
     """``BALC-A-12`` -> ("BALC", "A", 12), or None if it has not that shape."""
     parts = seat_id.rsplit("-", 2)
-    if len(parts) != 3 or not parts[2].isdigit():
+    # Only the canonical spelling: ASCII digits, no leading zero (not "01", "²", "١").
+    if len(parts) != 3 or not SEAT_NUMBER_RE.fullmatch(parts[2]):
         return None
     return parts[0], parts[1], int(parts[2])
 

@@ -5,6 +5,7 @@ what a fan is told. The clock and the randomness are arguments.
 from __future__ import annotations
 
 import math
+import random
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ def advance(
     return Advance(admitted, min(budget - admitted, max(1.0, rate_per_minute / 60)))
 
 
-def draw_order(entries: Sequence[str], rng: secrets.SystemRandom | None = None) -> list[str]:
+def draw_order(entries: Sequence[str], rng: random.Random | None = None) -> list[str]:
     """The pre-queue in a uniformly random order from a cryptographic source."""
     order = sorted(entries)  # start from a canonical order, not Redis' set order
     (rng or secrets.SystemRandom()).shuffle(order)
