@@ -14,6 +14,7 @@ local h = load_hold(hold_id)
 if not h then return err('hold_expired') end
 if entry ~= '' and h.e ~= entry then return err('forbidden') end
 h.st = 'checkout'
-h.x = now + grace
+-- Extend, never shorten: the hold keeps at least its own expiry (shown to the fan).
+h.x = math.max(tonumber(h.hx), now + grace)
 save_hold(h)
 return {'ok', encode_hold(h)}

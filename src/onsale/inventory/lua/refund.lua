@@ -1,7 +1,7 @@
 -- refund: an order's places go back on sale. Idempotent, keyed by order id.
 --
 -- KEYS: the inventory keys (see _lib.lua).
--- ARGV: 1 order_id, 2 sale JSON {"sec", "seats", "q"} of the refunded tickets
+-- ARGV: 1 order_id, 2 sale JSON {"sec", "seats", "q", "e"} of the refunded tickets
 -- Returns {"ok", "refunded"} or {"ok", "already"}. The order leaves sold_orders
 -- and enters refunded, so a late commit-sold of it changes nothing.
 
@@ -16,11 +16,17 @@ for _, s in ipairs(sale.seats) do
     n = n + 1
   end
 end
-if #sale.seats == 0 and redis.call('HEXISTS', K_SOLD_ORDERS, order_id) == 1 then
-  redis.call('HINCRBY', K_GA, sale.sec .. ':sold', -sale.q)
+local committed = redis.call('HEXISTS', K_SOLD_ORDERS, order_id) == 1
+if #sale.seats == 0 and committed and tonumber(sale.q) > 0 then
   n = tonumber(sale.q)
+  redis.call('HINCRBY', K_GA, sale.sec .. ':sold', -n)
 end
 if n > 0 then redis.call('HINCRBY', K_META, 'sold', -n) end
+-- Its tickets no longer count toward the buyer's limit (Postgres counts live
+-- tickets only); commit-sold (or the rebuild) counted them only if it ran.
+if committed and sale.e and sale.e ~= '' and tonumber(sale.q) > 0 then
+  redis.call('HINCRBY', K_BOUGHT, sale.e, -tonumber(sale.q))
+end
 redis.call('SADD', K_REFUNDED, order_id)
 redis.call('HDEL', K_SOLD_ORDERS, order_id)
 return {'ok', 'refunded'}

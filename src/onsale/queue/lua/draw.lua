@@ -15,8 +15,13 @@ local now = now_ms()
 if now < qget('opens_ms') then return {'err', 'early'} end
 local order = cjson.decode(ARGV[1])
 if #order ~= redis.call('SCARD', K_PREQUEUE) then return {'err', 'stale'} end
+local seen = {}
 for _, entry in ipairs(order) do
-  if redis.call('SISMEMBER', K_PREQUEUE, entry) == 0 then return {'err', 'stale'} end
+  -- A repeated entry would take two numbers and leave another one unnumbered.
+  if seen[entry] or redis.call('SISMEMBER', K_PREQUEUE, entry) == 0 then
+    return {'err', 'stale'}
+  end
+  seen[entry] = true
 end
 for _, entry in ipairs(order) do
   local n = redis.call('HINCRBY', K_QUEUE, 'next', 1)
