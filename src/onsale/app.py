@@ -20,6 +20,7 @@ from onsale.checkout.routes import routes as checkout_routes
 from onsale.http import JSON, ErrorMiddleware, classify, http_exception, runtime_of
 from onsale.inventory.routes import routes as inventory_routes
 from onsale.queue.routes import routes as queue_routes
+from onsale.queue.ws import routes as ws_routes
 from onsale.runtime import Runtime
 
 
@@ -86,6 +87,7 @@ def create_app(
         *queue_routes,
         *inventory_routes,
         *checkout_routes,
+        *ws_routes,
     ]
     app = Starlette(
         routes=routes,

@@ -13,7 +13,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,13 +35,22 @@ if TYPE_CHECKING:
 log = logging.getLogger("onsale.http")
 
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "invalid_request"}
+# Deeper JSON than any request of API.md needs; json.dumps and Postgres' JSONB
+# recurse over it later.
+MAX_JSON_DEPTH = 32
 
 
 class JSON(JSONResponse):
     """JSON without the spaces, and with UTF-8 as it is."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+        text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+        try:
+            return text.encode()
+        except UnicodeEncodeError:
+            # A lone surrogate (say, echoed from a hostile body) has no UTF-8
+            # form; JSON's \u escapes have one for everything.
+            return json.dumps(content, separators=(",", ":")).encode()
 
 
 def error_response(exc: OnsaleError) -> Response:
@@ -116,10 +125,11 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def read_json(request: Request, max_bytes: int, *, empty: Any = ...) -> Any:
-    """The request's JSON body. ``empty`` (if given) stands for no body.
+    """The request's JSON object. ``empty`` (if given) stands for no body.
 
     Raises PayloadTooLarge past ``max_bytes`` (read no further) and
-    InvalidRequest when it is not JSON.
+    InvalidRequest when it is not JSON or not an object (every body of API.md
+    is one: another shape is the "wrong shape" of its 400).
     """
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > max_bytes:
@@ -135,9 +145,48 @@ async def read_json(request: Request, max_bytes: int, *, empty: Any = ...) -> An
     if not raw.strip() and empty is not ...:
         return empty
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest("The request body is not valid JSON") from exc
+    except RecursionError as exc:
+        raise InvalidRequest("The request body is nested too deeply") from exc
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object")
+    _check_json(body)
+    return body
+
+
+def _storable(text: str) -> bool:
+    """False for text Postgres (NUL) or UTF-8 (lone surrogates) cannot hold."""
+    return "\x00" not in text and (text.isascii() or _utf8(text))
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_json(body: Any) -> None:
+    """Refuse, before any handler sees them, bodies nested past MAX_JSON_DEPTH
+    and strings no backend can store (a 500 further in, maybe after payment).
+
+    Raises InvalidRequest.
+    """
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((k, depth) for k in value)
+            value = list(value.values())
+        if isinstance(value, str) and not _storable(value):
+            raise InvalidRequest("The request body holds NUL characters or lone surrogates")
+        if isinstance(value, list):
+            if depth > MAX_JSON_DEPTH:
+                raise InvalidRequest("The request body is nested too deeply")
+            stack.extend((v, depth + 1) for v in value)
 
 
 def token_of(request: Request) -> str | None:
@@ -145,8 +194,10 @@ def token_of(request: Request) -> str | None:
 
 
 def path_param(request: Request, name: str) -> str:
+    """A path parameter; NotFound for one no id can be: too long, or with
+    unprintable characters (a NUL, which Postgres refuses to compare)."""
     value = str(request.path_params[name])
-    if len(value) > 64:
+    if len(value) > 64 or not value.isprintable():
         raise NotFound()
     return value
 
@@ -159,6 +210,7 @@ def same_secret(given: str | None, expected: str) -> bool:
     )
 
 
-def runtime_of(request: Request) -> Runtime:
+def runtime_of(request: HTTPConnection) -> Runtime:
+    """The runtime of a request or a websocket."""
     runtime: Runtime = request.app.state.runtime
     return runtime

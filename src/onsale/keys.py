@@ -31,6 +31,9 @@ class EventKeys:
     numbers: str  # hash queue number -> entry
     prequeue: str  # set of entries waiting for the draw
     active: str  # sorted set entry -> session expiry (ms): the active shoppers
+    seen: str  # sorted set entry -> when the fan was last seen (ms): presence
+    skipped: str  # set of entries skipped at admission because they were away
+    draw_order: str  # list: the pre-queue entries in drawn order (revealed)
 
     def inventory(self) -> list[str]:
         """KEYS of the inventory scripts, in the order their headers name."""
@@ -50,7 +53,19 @@ class EventKeys:
 
     def queue_keys(self) -> list[str]:
         """KEYS of the queue scripts, in the order their headers name."""
-        return [self.queue, self.entries, self.numbers, self.prequeue, self.active, self.meta]
+        return [
+            self.queue,
+            self.entries,
+            self.numbers,
+            self.prequeue,
+            self.active,
+            self.meta,
+            self.seen,
+            self.skipped,
+            self.draw_order,
+            self.sold_orders,
+            self.by_entry,
+        ]
 
     def all(self) -> list[str]:
         return sorted(set(self.inventory()) | set(self.queue_keys()))
@@ -74,4 +89,17 @@ def event_keys(prefix: str, event_id: str) -> EventKeys:
         numbers=f"{tag}:numbers",
         prequeue=f"{tag}:prequeue",
         active=f"{tag}:active",
+        seen=f"{tag}:seen",
+        skipped=f"{tag}:skipped",
+        draw_order=f"{tag}:draw_order",
     )
+
+
+def join_rate_key(prefix: str, client: str, window: int) -> str:
+    """Counter of one client's joins in one time window (any event)."""
+    return f"{prefix}:rl:join:{client}:{window}"
+
+
+def pow_used_key(prefix: str, challenge: str) -> str:
+    """Marks a proof-of-work challenge as spent (each may serve one join)."""
+    return f"{prefix}:pow:{challenge}"

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from onsale.errors import OnsaleError
+from onsale.http import HTTP_CODES
 
 # (method, path, summary, auth, success status, error statuses)
 OPERATIONS: list[tuple[str, str, str, str, int, tuple[int, ...]]] = [
     ("get", "/healthz", "Process alive", "", 200, ()),
     ("get", "/readyz", "Redis and Postgres reachable", "", 200, (503,)),
     ("get", "/metrics", "Prometheus metrics", "", 200, ()),
+    ("get", "/openapi.json", "This document", "", 200, ()),
     (
         "post",
         "/api/admin/venues",
@@ -28,7 +30,7 @@ OPERATIONS: list[tuple[str, str, str, str, int, tuple[int, ...]]] = [
         "Change an event",
         "venue",
         200,
-        (400, 401, 404, 422),
+        (400, 401, 404, 413, 422),
     ),
     (
         "get",
@@ -53,7 +55,7 @@ OPERATIONS: list[tuple[str, str, str, str, int, tuple[int, ...]]] = [
         "Sell at the counter",
         "venue",
         201,
-        (400, 401, 402, 404, 409, 422),
+        (400, 401, 402, 404, 409, 413, 422),
     ),
     (
         "post",
@@ -71,7 +73,7 @@ OPERATIONS: list[tuple[str, str, str, str, int, tuple[int, ...]]] = [
         "Join the queue (or find one's place)",
         "queue",
         201,
-        (401, 403, 404, 409, 429),
+        (400, 401, 403, 404, 409, 413, 429),
     ),
     (
         "delete",
@@ -90,12 +92,28 @@ OPERATIONS: list[tuple[str, str, str, str, int, tuple[int, ...]]] = [
         (401, 403, 404),
     ),
     (
+        "get",
+        "/api/events/{event_id}/queue/challenge",
+        "A proof-of-work challenge for the next join",
+        "",
+        200,
+        (404,),
+    ),
+    (
+        "get",
+        "/api/events/{event_id}/draw",
+        "The pre-queue draw: commitment, then seed and order",
+        "",
+        200,
+        (404,),
+    ),
+    (
         "post",
         "/api/events/{event_id}/holds",
         "Hold seats or places",
         "access",
         201,
-        (400, 401, 403, 404, 409, 422),
+        (400, 401, 403, 404, 409, 413, 422),
     ),
     ("delete", "/api/holds/{hold_id}", "Release a hold", "access", 204, (401, 403, 404, 409)),
     (
@@ -104,14 +122,23 @@ OPERATIONS: list[tuple[str, str, str, str, int, tuple[int, ...]]] = [
         "Pay for a hold (Idempotency-Key header)",
         "access",
         201,
-        (400, 401, 402, 403, 409, 422, 503),
+        (400, 401, 402, 403, 404, 409, 413, 422, 503),
     ),
     ("get", "/api/orders/{order_id}", "An order (order token)", "order", 200, (401, 403, 404)),
 ]
 
 
+# Answers that repeat an earlier success: the same queue entry again, the same
+# checkout (same Idempotency-Key and body) again.
+REPLAYS = {
+    ("post", "/api/events/{event_id}/queue"): 200,
+    ("post", "/api/holds/{hold_id}/checkout"): 200,
+}
+
+
 def _error_codes() -> list[str]:
-    seen: list[str] = []
+    # The codes the HTTP edge itself answers with (unknown route, wrong method).
+    seen: list[str] = list(HTTP_CODES.values())
     stack: list[type[OnsaleError]] = [OnsaleError]
     while stack:
         cls = stack.pop()
@@ -124,6 +151,9 @@ def _error_codes() -> list[str]:
 def _operation(
     summary: str, auth: str, ok: int, errors: tuple[int, ...], path: str
 ) -> dict[str, Any]:
+    if path.startswith("/api/") and 503 not in errors:
+        # Every API answer needs Redis or Postgres, either of which may be down.
+        errors = (*errors, 503)
     op: dict[str, Any] = {
         "summary": summary,
         "responses": {
@@ -153,7 +183,10 @@ def _operation(
 def spec() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, auth, ok, errors in OPERATIONS:
-        paths.setdefault(path, {})[method] = _operation(summary, auth, ok, errors, path)
+        op = _operation(summary, auth, ok, errors, path)
+        if (method, path) in REPLAYS:
+            op["responses"][str(REPLAYS[method, path])] = {"description": "OK, again"}
+        paths.setdefault(path, {})[method] = op
     bearer = {"type": "http", "scheme": "bearer"}
     return {
         "openapi": "3.1.0",

@@ -22,6 +22,8 @@ from onsale.embedded import EmbeddedServers, start_embedded
 from onsale.http import classify
 from onsale.inventory.service import InventoryService
 from onsale.inventory.store import InventoryStore
+from onsale.queue.fanout import FanOut
+from onsale.queue.guard import Guard
 from onsale.queue.service import QueueService
 from onsale.queue.store import QueueStore
 from onsale.settings import Settings
@@ -54,6 +56,8 @@ class Runtime:
     checkout: CheckoutService
     reconciler: Reconciler
     providers: dict[str, PaymentProvider]
+    fanout: FanOut
+    guard: Guard
     embedded: EmbeddedServers | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -85,13 +89,14 @@ class Runtime:
         inventory_store = InventoryStore(client, settings.redis_prefix)
         queue_store = QueueStore(client, settings.redis_prefix)
         events = EventService(engine, inventory_store, queue_store)
+        queue = QueueService(queue_store, events, settings.secret_key.reveal().encode())
         return cls(
             settings=settings,
             redis=client,
             engine=engine,
             events=events,
             inventory=InventoryService(inventory_store, events),
-            queue=QueueService(queue_store, events, settings.secret_key.reveal().encode()),
+            queue=queue,
             checkout=CheckoutService(engine, inventory_store, providers, settings),
             reconciler=Reconciler(
                 events,
@@ -100,6 +105,13 @@ class Runtime:
                 timedelta(seconds=settings.orphan_payment_seconds),
             ),
             providers=providers,
+            fanout=FanOut(queue_store.snapshot, queue.admitted_message),
+            guard=Guard(
+                client,
+                settings.redis_prefix,
+                settings.secret_key.reveal().encode(),
+                settings.join_rate_per_minute,
+            ),
         )
 
     def start_tasks(self) -> None:
@@ -110,6 +122,7 @@ class Runtime:
             asyncio.create_task(
                 self._every(self.settings.reconcile_interval_seconds, self.reconcile, "reconciler")
             ),
+            asyncio.create_task(self.fanout.run(self.settings.push_interval_seconds)),
         ]
 
     async def admit_all(self) -> None:

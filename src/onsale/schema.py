@@ -57,6 +57,8 @@ events = sa.Table(
     sa.Column("per_buyer", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("absent_grace_seconds", sa.Integer, nullable=False, server_default="60"),
+    sa.Column("pow_difficulty", sa.Integer, nullable=False, server_default="0"),
     sa.CheckConstraint(
         "prequeue_opens_at <= opens_at AND opens_at < closes_at", name="events_sale_window"
     ),
@@ -187,4 +189,17 @@ audit_log = sa.Table(
     sa.Column("target", sa.Text, nullable=False),
     sa.Column("details", JSONB, nullable=False, server_default="{}"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+# The pre-queue draw: the commitment is public from the start, the seed and
+# the drawn order once the sale opened (onsale.queue.draw).
+draws = sa.Table(
+    "draws",
+    metadata,
+    sa.Column("event_id", sa.Text, sa.ForeignKey("events.id"), primary_key=True),
+    sa.Column("commitment", sa.Text, nullable=False),
+    sa.Column("seed", sa.Text, nullable=False),
+    sa.Column("entries", JSONB),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("drawn_at", sa.DateTime(timezone=True)),
 )

@@ -53,6 +53,10 @@ class Settings:
     orphan_payment_seconds: int = 120
     background_tasks: bool = True
     max_body_bytes: int = 64 * 1024
+    # Joins one client (IP address) may make per minute, over all events; 0: off.
+    join_rate_per_minute: int = 60
+    # Seconds between two pushes to every connected fan.
+    push_interval_seconds: float = 1.0
     log_level: str = "INFO"
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -112,5 +116,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         reconcile_interval_seconds=_float(env, "ONSALE_RECONCILE_INTERVAL_SECONDS", 5.0),
         orphan_payment_seconds=_int(env, "ONSALE_ORPHAN_PAYMENT_SECONDS", 120),
         background_tasks=_bool(env, "ONSALE_BACKGROUND_TASKS", True),
+        join_rate_per_minute=_int(env, "ONSALE_JOIN_RATE_PER_MINUTE", 60),
+        push_interval_seconds=_float(env, "ONSALE_PUSH_INTERVAL_SECONDS", 1.0),
         log_level=env.get("ONSALE_LOG_LEVEL") or "INFO",
     )

@@ -25,21 +25,23 @@ from onsale.runtime import Runtime
 from onsale.verify import verify_event
 from tests.conftest import MakeEvent
 
-BODY = {"buyer": {"email": "", "name": "Fan"},
-        "payment": {"provider": "test", "card_number": "4242424242424242"}}
+BODY = {
+    "buyer": {"email": "", "name": "Fan"},
+    "payment": {"provider": "test", "card_number": "4242424242424242"},
+}
 
 
 async def _shoppers(runtime: Runtime, event_id: str, n: int) -> list[str]:
     """n admitted queue entries with a live shopping session."""
     entries = [f"q_fan{i:04d}" for i in range(n)]
     expires = int(time.time() * 1000) + 600_000
-    await runtime.redis.zadd(runtime.inventory.store.keys(event_id).active,
-                             dict.fromkeys(entries, expires))
+    await runtime.redis.zadd(
+        runtime.inventory.store.keys(event_id).active, dict.fromkeys(entries, expires)
+    )
     return entries
 
 
-async def _hold_all(runtime: Runtime, event: Event, bodies: list[tuple[str, Any]]
-                    ) -> list[Hold]:
+async def _hold_all(runtime: Runtime, event: Event, bodies: list[tuple[str, Any]]) -> list[Hold]:
     async def attempt(entry: str, body: Any) -> Hold | None:
         try:
             return await runtime.inventory.hold(event, entry, body)
@@ -56,8 +58,9 @@ async def _checkout_all(runtime: Runtime, event: Event, holds: list[Hold]) -> in
     async def pay(hold: Hold) -> bool:
         body = {**BODY, "buyer": {"email": f"{hold.entry}@example.org", "name": "Fan"}}
         try:
-            await runtime.checkout.checkout(event, hold.hold_id, hold.entry,
-                                            str(uuid.uuid4()), body)
+            await runtime.checkout.checkout(
+                event, hold.hold_id, hold.entry, str(uuid.uuid4()), body
+            )
         except OnsaleError:
             return False
         return True
@@ -75,8 +78,9 @@ def _seated_attempts(entries: list[str], rng: random.Random) -> list[tuple[str, 
             row = rng.choice("ABCDE")
             out.append((entry, {"seats": [f"BALC-{row}-{first}", f"BALC-{row}-{first + 1}"]}))
         elif i % 3 == 1:
-            out.append((entry, {"section": "BALC", "quantity": rng.choice((1, 2)),
-                                "best_available": True}))
+            out.append(
+                (entry, {"section": "BALC", "quantity": rng.choice((1, 2)), "best_available": True})
+            )
         else:
             out.append((entry, {"seats": [rng.choice(seats)]}))
     return out
@@ -94,8 +98,9 @@ async def test_negative_control_non_atomic_holds_do_oversell(
     created = await make_event(ga=0, rows={r: 10 for r in "ABCDE"})
     event = await runtime.events.get(created["id"])
     entries = await _shoppers(runtime, event.id, 500)
-    singles = [(e, {"seats": [f"BALC-{'ABCDE'[i % 5]}-{i % 10 + 1}"]})
-               for i, e in enumerate(entries)]
+    singles = [
+        (e, {"seats": [f"BALC-{'ABCDE'[i % 5]}-{i % 10 + 1}"]}) for i, e in enumerate(entries)
+    ]
     holds = await _hold_all(runtime, event, singles)
     held_places = sum(h.quantity for h in holds)
     assert held_places > 50, "without atomic holds the race must show (or this test is blind)"
@@ -110,8 +115,9 @@ async def test_negative_control_ga_without_any_guard_oversells_in_postgres(
     created = await make_event(ga=20, rows={})
     event = await runtime.events.get(created["id"])
     entries = await _shoppers(runtime, event.id, 100)
-    holds = await _hold_all(runtime, event, [(e, {"section": "FLOOR", "quantity": 1})
-                                             for e in entries])
+    holds = await _hold_all(
+        runtime, event, [(e, {"section": "FLOOR", "quantity": 1}) for e in entries]
+    )
     sold = await _checkout_all(runtime, event, holds)
     assert sold > 20
     report = await verify_event(runtime.engine, runtime.inventory.store, event.id)
@@ -146,8 +152,11 @@ async def test_500_concurrent_ga_attempts_never_exceed_capacity(
     event = await runtime.events.get(created["id"])
     entries = await _shoppers(runtime, event.id, 500)
     rng = random.Random(11)
-    holds = await _hold_all(runtime, event, [
-        (e, {"section": "FLOOR", "quantity": rng.choice((1, 2, 3))}) for e in entries])
+    holds = await _hold_all(
+        runtime,
+        event,
+        [(e, {"section": "FLOOR", "quantity": rng.choice((1, 2, 3))}) for e in entries],
+    )
     assert sum(h.quantity for h in holds) <= 50
     await _checkout_all(runtime, event, holds)
     report = await verify_event(runtime.engine, runtime.inventory.store, event.id)
@@ -165,8 +174,9 @@ async def test_postgres_refuses_a_second_sale_of_a_seat_even_if_redis_is_wrong(
     created = await make_event(ga=0, rows={"A": 4})
     event = await runtime.events.get(created["id"])
     entries = await _shoppers(runtime, event.id, 40)
-    holds = await _hold_all(runtime, event, [(e, {"seats": ["BALC-A-1", "BALC-A-2"]})
-                                             for e in entries])
+    holds = await _hold_all(
+        runtime, event, [(e, {"seats": ["BALC-A-1", "BALC-A-2"]}) for e in entries]
+    )
     assert len(holds) > 1  # Redis granted the same seats several times
     assert await _checkout_all(runtime, event, holds) == 1
     report = await verify_event(runtime.engine, runtime.inventory.store, event.id)

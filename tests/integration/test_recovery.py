@@ -12,7 +12,7 @@ import pytest
 from onsale import faults
 from onsale.admin.policy import Event
 from onsale.checkout.payments import TestProvider
-from onsale.errors import SeatsUnavailable
+from onsale.errors import Forbidden, SeatsUnavailable
 from onsale.inventory.store import Hold
 from onsale.runtime import Runtime
 from onsale.verify import verify_event
@@ -38,8 +38,9 @@ async def _shopping(runtime: Runtime, event_id: str, entry: str) -> None:
     await runtime.redis.zadd(runtime.inventory.store.keys(event_id).active, {entry: expires})
 
 
-async def _event_and_hold(runtime: Runtime, make_event: MakeEvent,
-                          seats: list[str]) -> tuple[Event, Hold]:
+async def _event_and_hold(
+    runtime: Runtime, make_event: MakeEvent, seats: list[str]
+) -> tuple[Event, Hold]:
     created = await make_event()
     event = await runtime.events.get(created["id"])
     await _shopping(runtime, event.id, "q_fan")
@@ -133,8 +134,9 @@ async def test_redis_flushed_mid_sale_is_rebuilt_before_new_holds(
     await runtime.checkout.checkout(event, hold.hold_id, "q_fan", str(uuid.uuid4()), _body())
     await _shopping(runtime, event.id, "q_other")
     ga = await runtime.inventory.hold(event, "q_other", {"section": "FLOOR", "quantity": 3})
-    await runtime.checkout.checkout(event, ga.hold_id, "q_other", str(uuid.uuid4()),
-                                    _body("other@example.org"))
+    await runtime.checkout.checkout(
+        event, ga.hold_id, "q_other", str(uuid.uuid4()), _body("other@example.org")
+    )
 
     await runtime.redis.flushdb()
     await _shopping(runtime, event.id, "q_late")  # a fan whose session survived elsewhere
@@ -163,3 +165,17 @@ async def test_reconciler_rebuilds_an_event_whose_redis_state_is_missing(
     assert repairs.counts["inventory_rebuilt"] == 1
     assert (await runtime.inventory.store.seat_states(event.id))["BALC-B-1"] == "sold"
     assert await runtime.queue.store.is_configured(event.id)
+
+
+async def test_a_refused_attempt_does_not_block_its_key(
+    runtime: Runtime, make_event: MakeEvent
+) -> None:
+    """An attempt refused for a reason that is not final (another fan's hold)
+    frees its idempotency key at once: the rightful retry is not told 'in
+    progress'."""
+    event, hold = await _event_and_hold(runtime, make_event, ["BALC-A-7"])
+    key = str(uuid.uuid4())
+    with pytest.raises(Forbidden):
+        await runtime.checkout.checkout(event, hold.hold_id, "q_somebody_else", key, _body())
+    paid = await runtime.checkout.checkout(event, hold.hold_id, "q_fan", key, _body())
+    assert paid.status_code == 201

@@ -19,6 +19,9 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 MAX_SEATS_PER_ROW = 200
 MAX_CAPACITY = 200_000
+# Seats of one seated section: each is a Redis field built in one script, and
+# the seat map is sent whole, so the bound is lower than for GA places.
+MAX_SEATS_PER_SECTION = 20_000
 MIN_YEAR, MAX_YEAR = 1970, 9000
 
 
@@ -61,6 +64,10 @@ class Admission:
     rate_per_minute: int = 600
     max_active: int = 200
     session_seconds: int = 600
+    # A fan unseen for longer is skipped at admission (and keeps no slot).
+    absent_grace_seconds: int = 60
+    # Leading zero bits of the proof-of-work a join must carry; 0: none.
+    pow_difficulty: int = 0
 
 
 @dataclass(frozen=True)
@@ -252,7 +259,10 @@ def _section(raw: Any, path: str, errors: _Errors, categories: set[str]) -> Sect
         return Section(code, "ga", str(category), capacity)
     if kind == "seated":
         rows = _rows(raw.get("rows"), f"{path}.rows", errors)
-        return Section(code, "seated", str(category), sum(r.seats for r in rows), rows)
+        seats = sum(r.seats for r in rows)
+        if seats > MAX_SEATS_PER_SECTION:
+            errors.add(f"{path}.rows", f"at most {MAX_SEATS_PER_SECTION} seats per section")
+        return Section(code, "seated", str(category), seats, rows)
     errors.add(f"{path}.kind", "must be 'ga' or 'seated'")
     return None
 
@@ -289,6 +299,18 @@ def _admission(raw: dict[str, Any], errors: _Errors) -> Admission:
         ),
         session_seconds=_int(
             raw, "session_seconds", "admission.session_seconds", errors, lo=60, hi=7200, default=600
+        ),
+        absent_grace_seconds=_int(
+            raw,
+            "absent_grace_seconds",
+            "admission.absent_grace_seconds",
+            errors,
+            lo=5,
+            hi=3600,
+            default=60,
+        ),
+        pow_difficulty=_int(
+            raw, "pow_difficulty", "admission.pow_difficulty", errors, lo=0, hi=24, default=0
         ),
     )
 
@@ -334,6 +356,8 @@ def parse_event(body: Any) -> EventSpec:
     ]
     if len({s.code for s in sections}) != len(sections):
         errors.add("sections", "section codes must be unique")
+    if sum(s.capacity for s in sections) > MAX_CAPACITY:
+        errors.add("sections", f"at most {MAX_CAPACITY} places per event")
     errors.raise_if_any()
     assert starts_at is not None and sale is not None
     return EventSpec(
@@ -381,6 +405,8 @@ def spec_to_json(spec: EventSpec) -> dict[str, Any]:
             "rate_per_minute": spec.admission.rate_per_minute,
             "max_active": spec.admission.max_active,
             "session_seconds": spec.admission.session_seconds,
+            "absent_grace_seconds": spec.admission.absent_grace_seconds,
+            "pow_difficulty": spec.admission.pow_difficulty,
         },
         "hold_seconds": spec.hold_seconds,
         "limits": {"per_order": spec.limits.per_order, "per_buyer": spec.limits.per_buyer},

@@ -22,6 +22,7 @@ from onsale.admin.policy import (
     Section,
 )
 from onsale.errors import AlreadyExists
+from onsale.queue.repo import create_draw
 from onsale.schema import audit_log, categories, events, sections, venue_keys, venues
 
 
@@ -103,6 +104,8 @@ def _event_values(spec: EventSpec) -> dict[str, Any]:
         "rate_per_minute": spec.admission.rate_per_minute,
         "max_active": spec.admission.max_active,
         "session_seconds": spec.admission.session_seconds,
+        "absent_grace_seconds": spec.admission.absent_grace_seconds,
+        "pow_difficulty": spec.admission.pow_difficulty,
         "hold_seconds": spec.hold_seconds,
         "per_order": spec.limits.per_order,
         "per_buyer": spec.limits.per_buyer,
@@ -144,6 +147,7 @@ async def insert_event(engine: AsyncEngine, venue_id: str, spec: EventSpec) -> s
                 for i, s in enumerate(spec.sections)
             ],
         )
+        await create_draw(conn, event_id)
         await audit(
             conn,
             venue_id=venue_id,
@@ -179,7 +183,13 @@ def _spec(row: Any, cats: list[Any], secs: list[Any]) -> EventSpec:
         name=row.name,
         starts_at=row.starts_at,
         sale=SaleWindow(row.prequeue_opens_at, row.opens_at, row.closes_at),
-        admission=Admission(row.rate_per_minute, row.max_active, row.session_seconds),
+        admission=Admission(
+            row.rate_per_minute,
+            row.max_active,
+            row.session_seconds,
+            row.absent_grace_seconds,
+            row.pow_difficulty,
+        ),
         hold_seconds=row.hold_seconds,
         limits=Limits(row.per_order, row.per_buyer),
         categories=tuple(

@@ -102,9 +102,9 @@ async def stats(request: Request) -> Response:
 async def orders(request: Request) -> Response:
     rt = runtime_of(request)
     _, event = await _venue_event(request)
-    rows = await orders_repo.event_orders(
-        rt.engine, event.id, search=request.query_params.get("q", "")[:100]
-    )
+    # Printable characters only: Postgres refuses a NUL in a LIKE pattern.
+    search = "".join(c for c in request.query_params.get("q", "")[:100] if c.isprintable())
+    rows = await orders_repo.event_orders(rt.engine, event.id, search=search)
     wants_csv = request.url.path.endswith(".csv") or "text/csv" in request.headers.get("accept", "")
     if wants_csv:
         return Response(

@@ -85,7 +85,11 @@ class CheckoutService:
             # A final answer: the same request again gets the same answer.
             await repo.idem_store(self.engine, scope, key, exc.status, exc.body())
             raise
-        except Unavailable:
+        except faults.InjectedCrash:
+            raise  # a killed process runs nothing more: the claim stays, as it would
+        except BaseException:
+            # Not an answer to keep (a backend down, another fan's hold, a bug):
+            # free the key so that a retry runs afresh.
             await self._forget(scope, key)
             raise
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from onsale.admin.policy import Event
 from onsale.admin.service import EventService
-from onsale.errors import Unavailable
+from onsale.errors import SaleNotOpen, Unavailable, ValidationFailed
 from onsale.inventory import policy
 from onsale.inventory.store import Hold, InventoryStore
+
+# The most places one hold takes, however asked for: the bound policy.parse_hold
+# puts on "quantity", also for a list of seats. The box office has no per-order
+# limit, and 100 places at the dearest price still fit Postgres' integer money
+# columns; a longer list would overflow them (a 500 with the seats in checkout).
+MAX_PLACES = 100
 
 
 def new_hold_id() -> str:
@@ -26,10 +33,19 @@ class InventoryService:
     async def hold(self, event: Event, entry: str, body: Any, *, boxoffice: bool = False) -> Hold:
         """Hold what ``body`` asks for (API.md), all or nothing.
 
-        Raises ValidationFailed, SeatsUnavailable, LimitExceeded, Forbidden,
-        CheckoutInProgress; Unavailable only if the inventory cannot be built.
+        Raises ValidationFailed, SaleNotOpen (online, outside the sale window:
+        a shopping session outlives a sale that closes or is moved),
+        SeatsUnavailable, LimitExceeded, Forbidden, CheckoutInProgress;
+        Unavailable only if the inventory cannot be built.
         """
+        if not boxoffice and event.status(datetime.now(UTC)) != "on_sale":
+            raise SaleNotOpen("The online sale is not open")
         request = policy.parse_hold(event.spec, body)
+        if request.quantity > MAX_PLACES:
+            field = "seats" if request.seats else "quantity"
+            raise ValidationFailed(
+                f"At most {MAX_PLACES} places per hold", fields={field: f"at most {MAX_PLACES}"}
+            )
         hold_id = new_hold_id()
         try:
             return await self.store.hold(event.id, hold_id, entry, request, boxoffice=boxoffice)

@@ -31,6 +31,7 @@ SCRIPTS = [
     "commit_sold",
     "refund",
     "rebuild",
+    "reclaim",
 ]
 
 
@@ -199,6 +200,10 @@ class InventoryStore:
             for oid, s in sold
         ]
         return str(await self._run("rebuild", event_id, [json.dumps(config), json.dumps(orders)]))
+
+    async def reclaim(self, event_id: str) -> int:
+        """Free the expired holds now (scripts also do it lazily)."""
+        return int(await self._run("reclaim", event_id, []))
 
     async def counts(self, event_id: str) -> Counts:
         values = await self._client.hmget(

@@ -21,13 +21,15 @@ from onsale.redis import AnyRedis
 CHECK_TO_WRITE_SECONDS = 0.01
 
 
-async def hold(client: AnyRedis, keys: EventKeys, hold_id: str, entry: str,
-               request: HoldRequest) -> str:
+async def hold(
+    client: AnyRedis, keys: EventKeys, hold_id: str, entry: str, request: HoldRequest
+) -> str:
     """Check, yield, write. Returns the hold record (as hold.lua would)."""
     hold_ms = int(await client.hget(keys.meta, "hold_ms") or 0)
     if request.mode == "ga":
-        cap, held, sold = await client.hmget(keys.ga, [f"{request.section}:{f}"
-                                                      for f in ("cap", "held", "sold")])
+        cap, held, sold = await client.hmget(
+            keys.ga, [f"{request.section}:{f}" for f in ("cap", "held", "sold")]
+        )
         await asyncio.sleep(CHECK_TO_WRITE_SECONDS)
         if int(cap or 0) - int(held or 0) - int(sold or 0) < request.quantity:
             raise SeatsUnavailable()
@@ -42,9 +44,18 @@ async def hold(client: AnyRedis, keys: EventKeys, hold_id: str, entry: str,
             await client.hset(keys.seats, seat, f"H:{hold_id}")
     await client.hincrby(keys.meta, "held", request.quantity)
     expires = int(time.time() * 1000) + hold_ms
-    record = json.dumps({"id": hold_id, "e": entry, "sec": request.section,
-                         "seats": list(request.seats), "q": request.quantity, "x": expires,
-                         "hx": expires, "st": "held"})
+    record = json.dumps(
+        {
+            "id": hold_id,
+            "e": entry,
+            "sec": request.section,
+            "seats": list(request.seats),
+            "q": request.quantity,
+            "x": expires,
+            "hx": expires,
+            "st": "held",
+        }
+    )
     await client.hset(keys.holds, hold_id, record)
     await client.zadd(keys.expiries, {hold_id: expires})
     return record

@@ -53,6 +53,7 @@ class QueueView:
     sold_out: bool
     drawn: bool
     rate_per_minute: int
+    skipped: bool = False  # passed over at admission while away
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class FanStatus:
     position: int | None = None
     ahead: int | None = None
     eta_seconds: int | None = None
+    eta_p90_seconds: int | None = None
     session_expires_ms: int | None = None
     reason: str | None = None
 
@@ -83,7 +85,8 @@ def fan_status(view: QueueView) -> FanStatus | None:
     if view.number <= view.serving:
         if view.session_expires_ms > view.now_ms:
             return FanStatus("admitted", session_expires_ms=view.session_expires_ms)
-        return FanStatus("closed", reason="session_ended")
+        # Skipped while away: joining again with the same token lines up anew.
+        return FanStatus("closed", reason="away" if view.skipped else "session_ended")
     if view.sold_out:
         return FanStatus("closed", reason="sold_out")
     position = view.number - view.serving

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -9,14 +10,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from onsale.http import JSON, path_param, read_json, runtime_of, token_of
+from onsale.queue.guard import new_challenge
 from onsale.queue.service import status_json
 
 
 async def join(request: Request) -> Response:
     rt = runtime_of(request)
     event = await rt.events.get(path_param(request, "event_id"))
-    await read_json(request, rt.settings.max_body_bytes, empty={})
-    result = await rt.queue.join(event, token_of(request))
+    body = await read_json(request, rt.settings.max_body_bytes, empty={})
+    token = token_of(request)
+    if token is None:  # a new place: the door's checks apply
+        await rt.guard.limit_joins(request.client.host if request.client else "unknown")
+        await rt.guard.check_pow(event.id, event.spec.admission.pow_difficulty, body)
+    result = await rt.queue.join(event, token)
     status = await rt.queue.status(event, result.queue_token)
     body = {"queue_token": result.queue_token, "entry_id": result.entry, **status_json(status)}
     return JSON(body, status_code=201 if result.joined.new else 200)
@@ -45,8 +51,32 @@ async def leave(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def challenge(request: Request) -> Response:
+    """A proof-of-work challenge for the next join (events that ask for one)."""
+    rt = runtime_of(request)
+    event = await rt.events.get(path_param(request, "event_id"))
+    difficulty = event.spec.admission.pow_difficulty
+    return JSON(
+        {
+            "challenge": new_challenge(rt.guard.secret, event.id, time.time()),
+            "difficulty": difficulty,
+            "algorithm": "sha256(challenge + ':' + nonce) "
+            "has at least `difficulty` leading zero bits",
+        }
+    )
+
+
+async def draw(request: Request) -> Response:
+    """The pre-queue draw: commitment now, seed and order once drawn."""
+    rt = runtime_of(request)
+    event = await rt.events.get(path_param(request, "event_id"))
+    return JSON(await rt.queue.reveal(event))
+
+
 routes = [
     Route("/api/events/{event_id}/queue", join, methods=["POST"]),
     Route("/api/events/{event_id}/queue", leave, methods=["DELETE"]),
     Route("/api/events/{event_id}/queue/status", status, methods=["GET"]),
+    Route("/api/events/{event_id}/queue/challenge", challenge, methods=["GET"]),
+    Route("/api/events/{event_id}/draw", draw, methods=["GET"]),
 ]

@@ -4,23 +4,31 @@ standing, the draw at the opening, and the admission step.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from onsale import tokens
 from onsale.admin.policy import Event
 from onsale.admin.service import EventService
 from onsale.errors import NotFound, Unauthorized, Unavailable
-from onsale.queue import policy
+from onsale.monitoring import metrics
+from onsale.queue import draw, policy, repo
+from onsale.queue.estimate import RateMeter, estimate
 from onsale.queue.store import AdmitResult, DrawPending, DrawStale, Joined, QueueStore
 
 log = logging.getLogger(__name__)
 
 DRAW_ATTEMPTS = 5
 QUEUE_TOKEN_GRACE_SECONDS = 24 * 3600
+
+
+def iso_seconds(unix: int) -> str:
+    return datetime.fromtimestamp(unix, UTC).isoformat().replace("+00:00", "Z")
 
 
 def new_entry_id() -> str:
@@ -39,6 +47,8 @@ class QueueService:
     store: QueueStore
     events: EventService
     secret: bytes
+    # Serving-number samples per event, taken at each admission step.
+    meters: dict[str, RateMeter] = field(default_factory=dict)
 
     def _queue_token(self, event: Event, entry: str) -> str:
         expires = int(event.spec.sale.closes_at.timestamp()) + QUEUE_TOKEN_GRACE_SECONDS
@@ -74,16 +84,50 @@ class QueueService:
     async def draw(self, event: Event) -> bool:
         """Number the pre-queue in a random order once the sale opens; True if
         this call drew it (any process may call it; only one draw happens)."""
+        record = await repo.ensure_draw(self.events.engine, event.id)
         for _ in range(DRAW_ATTEMPTS):
-            order = policy.draw_order(await self.store.prequeue(event.id))
+            order = draw.order(record.seed, await self.store.prequeue(event.id))
             try:
                 drawn = await self.store.draw(event.id, order)
             except DrawStale:
                 continue
             if drawn:
-                log.info("pre-queue drawn", extra={"event_id": event.id, "entries": len(order)})
+                await repo.save_drawn(self.events.engine, event.id, order)
+                log.info("pre-queue of %s drawn: %d entries", event.id, len(order))
             return drawn
         return False
+
+    async def reveal(self, event: Event) -> dict[str, Any]:
+        """The draw as anyone may check it: the commitment from the start, the
+        seed and the drawn order once the sale has opened."""
+        record = await repo.ensure_draw(self.events.engine, event.id)
+        out: dict[str, Any] = {
+            "event_id": event.id,
+            "commitment": record.commitment,
+            "algorithm": draw.ALGORITHM,
+            "drawn": False,
+        }
+        entries = record.entries
+        if entries is None and await self.store.is_drawn(event.id):
+            entries = await self.store.drawn_order(event.id)
+            await repo.save_drawn(self.events.engine, event.id, entries)
+        if entries is not None:
+            out.update(drawn=True, seed=record.seed.hex(), entries=entries)
+        return out
+
+    async def admitted_message(self, event: Event, entry: str) -> str:
+        """The push of a fan whose number was served: their access token, or
+        ``closed`` when their session is over already."""
+        view = await self.store.view(event.id, entry)
+        status = policy.fan_status(view)
+        if status is None or status.state != "admitted" or not status.session_expires_ms:
+            reason = (status.reason if status else None) or "session_ended"
+            return json.dumps({"type": "closed", "reason": reason}, separators=(",", ":"))
+        token, expires = self.access_token(event, entry, status.session_expires_ms)
+        return json.dumps(
+            {"type": "admitted", "access_token": token, "access_expires_at": iso_seconds(expires)},
+            separators=(",", ":"),
+        )
 
     async def status(self, event: Event, token: str | None) -> policy.FanStatus:
         """Where the fan stands. Raises NotFound for an entry Redis does not know."""
@@ -92,6 +136,12 @@ class QueueService:
         status = policy.fan_status(view)
         if status is None:
             raise NotFound("This queue entry is unknown; join again with the same token")
+        if status.position is not None:
+            meter = self.meters.get(event.id, RateMeter())
+            est = estimate(status.position, meter, view.rate_per_minute)
+            status = replace(
+                status, eta_seconds=est.eta_seconds, eta_p90_seconds=est.eta_p90_seconds
+            )
         return status
 
     def access_token(self, event: Event, entry: str, session_expires_ms: int) -> tuple[str, int]:
@@ -111,7 +161,13 @@ class QueueService:
             event.id
         ):
             await self.draw(event)
-        return await self.store.admit(event.id)
+        # Free expired holds first: admission counts the stock not held.
+        await self.events.inventory.reclaim(event.id)
+        result = await self.store.admit(event.id)
+        metrics.QUEUE_ADMITTED.inc(result.admitted)
+        metrics.QUEUE_SKIPPED_AWAY.inc(result.skipped)
+        self.meters.setdefault(event.id, RateMeter()).add(time.monotonic(), result.serving)
+        return result
 
     async def leave(self, event: Event, token: str | None) -> bool:
         return await self.store.leave(event.id, self.entry_of(event.id, token))
@@ -120,7 +176,11 @@ class QueueService:
 def status_json(status: policy.FanStatus) -> dict[str, Any]:
     out: dict[str, Any] = {"state": status.state, "position": status.position}
     if status.state == "waiting":
-        out.update(ahead=status.ahead, eta_seconds=status.eta_seconds)
+        out.update(
+            ahead=status.ahead,
+            eta_seconds=status.eta_seconds,
+            eta_p90_seconds=status.eta_p90_seconds,
+        )
     if status.reason:
         out["reason"] = status.reason
     return out

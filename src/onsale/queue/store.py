@@ -13,7 +13,7 @@ from onsale.keys import EventKeys, event_keys
 from onsale.queue.policy import QueueView
 from onsale.redis import AnyRedis, Scripts
 
-SCRIPTS = ["join", "draw", "admit", "status", "leave"]
+SCRIPTS = ["join", "draw", "admit", "status", "leave", "snapshot"]
 
 
 class DrawPending(Exception):
@@ -36,10 +36,38 @@ class AdmitResult:
     serving: int
     next: int
     active: int
+    skipped: int = 0
 
 
-def _ms(spec_time: float) -> int:
-    return int(spec_time * 1000)
+@dataclass(frozen=True)
+class Snapshot:
+    """One event's queue state, as ``lua/snapshot.lua`` reads it each tick."""
+
+    serving: int
+    next: int
+    drawn: bool
+    active: int
+    capacity: int
+    sold: int
+    held: int
+    abandoned: int
+    now_ms: int
+    rate_per_minute: int
+    orders: int
+    prequeue: int
+
+    @property
+    def sold_out(self) -> bool:
+        return self.capacity > 0 and self.sold >= self.capacity
+
+    @property
+    def abandon_share(self) -> float:
+        """Share of the numbers served so far that were skipped as away."""
+        return self.abandoned / self.serving if self.serving else 0.0
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
 
 
 class QueueStore:
@@ -67,6 +95,7 @@ class QueueStore:
                 "rate": adm.rate_per_minute,
                 "max_active": adm.max_active,
                 "session_ms": adm.session_seconds * 1000,
+                "grace_ms": adm.absent_grace_seconds * 1000,
             },
         )
 
@@ -111,8 +140,8 @@ class QueueStore:
         return await self._client.hget(self.keys(event_id).queue, "drawn") == "1"
 
     async def admit(self, event_id: str) -> AdmitResult:
-        n, serving, next_no, active = await self._run("admit", event_id, [])
-        return AdmitResult(int(str(n)), int(str(serving)), int(str(next_no)), int(str(active)))
+        r = [int(str(v)) for v in await self._run("admit", event_id, [])]
+        return AdmitResult(*r)
 
     async def view(self, event_id: str, entry: str) -> QueueView:
         r = [int(str(v)) for v in await self._run("status", event_id, [entry])]
@@ -125,6 +154,7 @@ class QueueStore:
             sold_out=bool(r[5]),
             drawn=bool(r[6]),
             rate_per_minute=r[7],
+            skipped=bool(r[8]),
         )
 
     async def leave(self, event_id: str, entry: str) -> bool:
@@ -146,3 +176,12 @@ class QueueStore:
             "active": int(active),
             "prequeue": int(pre),
         }
+
+    async def snapshot(self, event_id: str, touch: list[str]) -> Snapshot:
+        """The queue state for one tick; marks the ``touch`` entries present."""
+        r = [int(str(v)) for v in await self._run("snapshot", event_id, [json.dumps(touch)])]
+        return Snapshot(r[0], r[1], bool(r[2]), *r[3:])
+
+    async def drawn_order(self, event_id: str) -> list[str]:
+        """The pre-queue entries in drawn order (empty before the draw)."""
+        return [str(e) for e in await self._client.lrange(self.keys(event_id).draw_order, 0, -1)]

@@ -9,10 +9,17 @@
 --   3 numbers   hash  queue number -> entry
 --   4 prequeue  set   entries waiting for the draw
 --   5 active    zset  entry -> shopping session expiry (ms): active shoppers
---   6 meta      hash  the inventory's meta (capacity, sold) for sold-out checks
+--   6 meta      hash  the inventory's meta (capacity, held, sold)
+--   7 seen      zset  entry -> when last seen (ms): join, status, websocket
+--   8 skipped   set   entries skipped at admission because they were away
+--   9 draw_order list the pre-queue in drawn order
+--  10 sold_orders hash (inventory) order_id -> sale: counts orders
+--  11 by_entry  hash  (inventory) entry -> live hold: counts shoppers holding
+-- Queue hash fields also: grace_ms (absence allowed), abandoned (skipped count).
 
 local K_QUEUE, K_ENTRIES, K_NUMBERS, K_PREQUEUE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local K_ACTIVE, K_META = KEYS[5], KEYS[6]
+local K_ACTIVE, K_META, K_SEEN, K_SKIPPED = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local K_DRAW_ORDER, K_SOLD_ORDERS, K_BY_ENTRY = KEYS[9], KEYS[10], KEYS[11]
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -27,4 +34,8 @@ local function sold_out()
   local capacity = tonumber(redis.call('HGET', K_META, 'capacity') or '0')
   local sold = tonumber(redis.call('HGET', K_META, 'sold') or '0')
   return capacity > 0 and sold >= capacity
+end
+
+local function mget(key, field)
+  return tonumber(redis.call('HGET', key, field) or '0')
 end

@@ -27,6 +27,7 @@ for _, entry in ipairs(order) do
   local n = redis.call('HINCRBY', K_QUEUE, 'next', 1)
   redis.call('HSET', K_ENTRIES, entry, n)
   redis.call('HSET', K_NUMBERS, n, entry)
+  redis.call('RPUSH', K_DRAW_ORDER, entry)
 end
 redis.call('DEL', K_PREQUEUE)
 redis.call('HSET', K_QUEUE, 'drawn', '1', 'last_ms', now, 'carry', 0)

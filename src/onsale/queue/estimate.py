@@ -1,0 +1,84 @@
+"""Honest wait estimates: from the admission rate measured over the last
+minutes, not from the configured one, so they do not rise as people leave.
+
+The serving number advances past fans who left (they are skipped), so its
+measured speed already includes abandonment: the wait of a fan ``position``
+places from the front is ``position / speed``. The p90 uses the slow end of the
+measured speeds. Pure code: the samples carry their own times.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+WINDOW_SECONDS = 300.0
+BUCKET_SECONDS = 10.0
+# Below this many seconds of history the configured rate is trusted instead.
+MIN_HISTORY_SECONDS = 5.0
+
+
+@dataclass
+class RateMeter:
+    """Samples of (time, serving number) of one event, the last five minutes."""
+
+    samples: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def add(self, t: float, serving: int) -> None:
+        if self.samples and serving < self.samples[-1][1]:
+            self.samples.clear()  # the queue was reset (Redis lost its data)
+        self.samples.append((t, serving))
+        while self.samples and self.samples[0][0] < t - WINDOW_SECONDS:
+            self.samples.popleft()
+
+    def speed(self) -> float | None:
+        """Numbers served per second over the window, or None without history."""
+        if len(self.samples) < 2:
+            return None
+        (t0, s0), (t1, s1) = self.samples[0], self.samples[-1]
+        if t1 - t0 < MIN_HISTORY_SECONDS:
+            return None
+        return (s1 - s0) / (t1 - t0)
+
+    def slow_speed(self) -> float | None:
+        """The 10th percentile of the speeds of 10-second buckets."""
+        speeds: list[float] = []
+        start_t, start_s = self.samples[0] if self.samples else (0.0, 0)
+        for t, s in self.samples:
+            if t - start_t >= BUCKET_SECONDS:
+                speeds.append((s - start_s) / (t - start_t))
+                start_t, start_s = t, s
+        if len(speeds) < 3:
+            return None
+        speeds.sort()
+        return speeds[len(speeds) // 10]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    eta_seconds: int
+    eta_p90_seconds: int
+
+
+def estimate(position: int, meter: RateMeter, configured_per_minute: int) -> Estimate:
+    """The wait of the fan ``position`` places from the front."""
+    configured = max(configured_per_minute, 1) / 60
+    speed = meter.speed()
+    if speed is None or speed <= 0:
+        speed = configured
+    eta = math.ceil(position / speed) if position > 0 else 0
+    slow = meter.slow_speed()
+    p90 = math.ceil(position / slow) if slow and slow > 0 else math.ceil(eta * 1.25)
+    return Estimate(eta, max(p90, eta))
+
+
+def likely_sold_out(
+    *, ahead: int, remaining: int, tickets_per_order: float, abandon_share: float
+) -> bool:
+    """True when the fans ahead, as many as will stay, are expected to buy
+    every remaining place."""
+    if remaining <= 0:
+        return True
+    staying = ahead * (1 - min(max(abandon_share, 0.0), 1.0))
+    return staying * max(tickets_per_order, 1.0) >= remaining

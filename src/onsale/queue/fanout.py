@@ -1,0 +1,179 @@
+"""Pushing every connected fan their standing, once per tick, at the cost of one
+Redis round trip per event per process (not one per fan).
+
+Each process keeps its own registry of connected fans per event. Once per tick
+it reads the event's queue state in one script call (which also marks its
+fans present) and computes each local fan's position from it. Each fan has one
+mailbox slot: only the latest message matters, an unsent older one is
+replaced. A fan whose socket does not take a message within
+``SEND_TIMEOUT_SECONDS`` is disconnected (it reconnects and keeps its place).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from onsale.admin.policy import Event
+from onsale.monitoring import metrics
+from onsale.queue.estimate import RateMeter, estimate, likely_sold_out
+from onsale.queue.store import Snapshot
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT_SECONDS = 5.0
+# Presence is written to Redis every few ticks, not every tick.
+TOUCH_EVERY_SECONDS = 5.0
+
+
+class Fan:
+    """One connected fan: their entry, number, and a one-message mailbox."""
+
+    __slots__ = ("closed", "entry", "final", "last_state", "mailbox", "number", "send", "wake")
+
+    def __init__(self, entry: str, number: int, send: Callable[[str], Awaitable[None]]) -> None:
+        self.entry = entry
+        self.number = number  # 0 while in the pre-queue
+        self.send = send
+        self.mailbox: str | None = None
+        self.wake = asyncio.Event()
+        self.last_state = ""
+        self.closed = False
+        self.final = False  # the mailbox holds the last message ("admitted", "closed")
+
+    def offer(self, message: str, *, final: bool = False) -> None:
+        """Put ``message`` in the mailbox, replacing an unsent older one."""
+        if self.final:
+            return
+        if self.mailbox is not None:
+            metrics.WS_MESSAGES_DROPPED.inc()
+        self.mailbox = message
+        self.final = final
+        self.wake.set()
+
+    async def pump(self) -> None:
+        """Send whatever the mailbox holds until the fan is closed or got its
+        last message. Raises TimeoutError when the socket does not keep up."""
+        while not self.closed:
+            await self.wake.wait()
+            self.wake.clear()
+            message, self.mailbox = self.mailbox, None
+            if message is not None:
+                await asyncio.wait_for(self.send(message), SEND_TIMEOUT_SECONDS)
+                metrics.WS_MESSAGES_PUSHED.inc()
+                if self.final:
+                    return
+
+
+@dataclass
+class Room:
+    """The fans of one event connected to this process."""
+
+    event: Event
+    fans: dict[str, Fan] = field(default_factory=dict)
+    meter: RateMeter = field(default_factory=RateMeter)
+    last_touch: float = 0.0
+
+
+AdmitHook = Callable[[Event, str], Awaitable[str]]
+Snapshotter = Callable[[str, list[str]], Awaitable[Snapshot]]
+
+
+def status_message(fan: Fan, snap: Snapshot, room: Room) -> tuple[str, str]:
+    # "ts" is Redis' clock at the snapshot (ms): clients measure delivery lag by it.
+    """(state, JSON message) of a fan who is not admitted, from the snapshot."""
+    if snap.sold_out:
+        return "closed", '{"type":"closed","reason":"sold_out"}'
+    if fan.number <= 0:
+        return "prequeue", (
+            f'{{"type":"status","state":"prequeue","position":null,"ts":{snap.now_ms}}}'
+        )
+    position = fan.number - snap.serving
+    est = estimate(position, room.meter, snap.rate_per_minute)
+    remaining = max(snap.capacity - snap.sold - snap.held, 0)
+    per_order = snap.sold / snap.orders if snap.orders else 2.0
+    sold_out_soon = likely_sold_out(
+        ahead=position - 1,
+        remaining=remaining,
+        tickets_per_order=per_order,
+        abandon_share=snap.abandon_share,
+    )
+    return "waiting", (
+        f'{{"type":"status","state":"waiting","position":{position},"ahead":{position - 1},'
+        f'"eta_seconds":{est.eta_seconds},"eta_p90_seconds":{est.eta_p90_seconds},'
+        f'"likely_sold_out":{"true" if sold_out_soon else "false"},"ts":{snap.now_ms}}}'
+    )
+
+
+@dataclass
+class FanOut:
+    snapshot: Snapshotter
+    admitted: AdmitHook  # the "admitted" (or "closed") message of a served fan
+    rooms: dict[str, Room] = field(default_factory=dict)
+    last_pass_seconds: float = 0.0
+
+    def add(self, event: Event, fan: Fan) -> None:
+        room = self.rooms.setdefault(event.id, Room(event))
+        room.event = event
+        old = room.fans.get(fan.entry)
+        if old is not None:
+            old.closed = True  # the same fan on a new socket: the old one stops
+            old.wake.set()
+        room.fans[fan.entry] = fan
+        metrics.WS_CONNECTIONS.set(self.connected())
+
+    def remove(self, event_id: str, fan: Fan) -> None:
+        room = self.rooms.get(event_id)
+        if room and room.fans.get(fan.entry) is fan:
+            del room.fans[fan.entry]
+            if not room.fans:
+                del self.rooms[event_id]
+        metrics.WS_CONNECTIONS.set(self.connected())
+
+    def connected(self) -> int:
+        return sum(len(r.fans) for r in self.rooms.values())
+
+    async def tick(self) -> None:
+        """One pass over every room: one Redis call per room, then every fan."""
+        started = time.perf_counter()
+        for event_id, room in list(self.rooms.items()):
+            now = time.monotonic()
+            touch: list[str] = []
+            if now - room.last_touch >= TOUCH_EVERY_SECONDS:
+                touch, room.last_touch = list(room.fans), now
+            snap = await self.snapshot(event_id, touch)
+            room.meter.add(now, snap.serving)
+            await self._push(room, snap)
+        self.last_pass_seconds = time.perf_counter() - started
+        metrics.WS_PUSH_PASS_SECONDS.observe(self.last_pass_seconds)
+
+    async def _push(self, room: Room, snap: Snapshot) -> None:
+        for fan in list(room.fans.values()):
+            if 0 < fan.number <= snap.serving and snap.drawn:
+                # Once per fan: the socket closes after this last message.
+                fan.last_state = "admitted"
+                fan.offer(await self.admitted(room.event, fan.entry), final=True)
+                continue
+            state, message = status_message(fan, snap, room)
+            fan.last_state = state
+            fan.offer(message, final=state == "closed")
+
+    async def run(self, interval: float) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis down: fans keep their sockets, retry
+                log.warning("fan-out tick failed: %s", exc)
+            await asyncio.sleep(interval)
+
+
+async def stop_pump(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task

@@ -1,0 +1,57 @@
+"""Wait estimates from the measured admission speed."""
+
+from __future__ import annotations
+
+from onsale.queue.estimate import RateMeter, estimate, likely_sold_out
+
+
+def _meter(speeds: list[float], step: float = 1.0) -> RateMeter:
+    meter = RateMeter()
+    t, served = 0.0, 0.0
+    meter.add(t, 0)
+    for speed in speeds:
+        t += step
+        served += speed * step
+        meter.add(t, int(served))
+    return meter
+
+
+def test_without_history_the_configured_rate_is_used() -> None:
+    est = estimate(100, RateMeter(), configured_per_minute=600)
+    assert est.eta_seconds == 10
+    assert est.eta_p90_seconds == 13  # 25 % margin until speeds are measured
+
+
+def test_measured_speed_wins_over_the_configured_rate() -> None:
+    meter = _meter([20.0] * 30)  # fans who leave are skipped: serving runs faster
+    est = estimate(100, meter, configured_per_minute=600)
+    assert est.eta_seconds == 5
+
+
+def test_p90_uses_the_slow_end_of_the_measured_speeds() -> None:
+    meter = _meter([10.0] * 30 + [2.0] * 20 + [10.0] * 30)
+    est = estimate(100, meter, configured_per_minute=600)
+    assert est.eta_p90_seconds > est.eta_seconds
+    assert est.eta_p90_seconds == 50  # 100 places at the slowest bucket's 2/s
+
+
+def test_the_front_of_the_queue_waits_nothing() -> None:
+    assert estimate(0, _meter([5.0] * 10), 60).eta_seconds == 0
+
+
+def test_a_reset_queue_restarts_the_meter() -> None:
+    meter = _meter([10.0] * 10)
+    meter.add(11.0, 3)
+    assert len(meter.samples) == 1
+
+
+def test_old_samples_leave_the_window() -> None:
+    meter = _meter([1.0] * 400)
+    assert meter.samples[0][0] >= 400 - 300
+
+
+def test_likely_sold_out() -> None:
+    assert likely_sold_out(ahead=100, remaining=150, tickets_per_order=2, abandon_share=0.1)
+    assert not likely_sold_out(ahead=100, remaining=150, tickets_per_order=2, abandon_share=0.5)
+    assert likely_sold_out(ahead=0, remaining=0, tickets_per_order=2, abandon_share=0)
+    assert not likely_sold_out(ahead=0, remaining=1, tickets_per_order=2, abandon_share=0)
