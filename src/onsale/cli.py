@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     dbp.add_argument("action", choices=["upgrade"])
     verify = sub.add_parser("verify", help="check an event's invariants")
     verify.add_argument("--event", required=True)
+    check = sub.add_parser("verify-draw", help="recompute an event's pre-queue draw")
+    check.add_argument("--event", required=True)
+    check.add_argument(
+        "--url", help="ask a running onsale (GET /api/events/ID/draw) instead of its database"
+    )
     return parser
 
 
@@ -135,6 +140,35 @@ async def _verify(event_id: str) -> int:
     return 0 if report.ok else 1
 
 
+async def _draw_record(event_id: str) -> dict[str, Any]:
+    from onsale.admin.policy import Event
+
+    runtime = await Runtime.start(settings.from_env().with_overrides(background_tasks=False))
+    try:
+        event: Event = await runtime.events.get(event_id)
+        return await runtime.queue.reveal(event)
+    finally:
+        await runtime.stop()
+
+
+def _verify_draw(event_id: str, url: str | None) -> int:
+    """Recompute the draw from the revealed seed; exit 1 if it does not check."""
+    import httpx
+
+    from onsale.queue import draw
+
+    if url:
+        record: dict[str, Any] = httpx.get(f"{url}/api/events/{event_id}/draw", timeout=10).json()
+    else:
+        record = asyncio.run(_draw_record(event_id))
+    if not record.get("drawn"):
+        print(f"not drawn yet; commitment {record.get('commitment')}")
+        return 1
+    check = draw.verify(record["seed"], record["commitment"], record["entries"])
+    print(("OK: " if check.ok else "FAILED: ") + check.reason)
+    return 0 if check.ok else 1
+
+
 def _db_upgrade() -> int:
     cfg, servers = with_backends(settings.from_env())
     try:
@@ -159,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": lambda: asyncio.run(_demo(args)),
         "db": _db_upgrade,
         "verify": lambda: asyncio.run(_verify(args.event)),
+        "verify-draw": lambda: _verify_draw(args.event, args.url),
     }
     try:
         return int(commands[args.command]())

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
-from collections import Counter
 from dataclasses import replace
 
 import pytest
@@ -16,7 +14,6 @@ from onsale.queue.policy import (
     FanStatus,
     QueueView,
     advance,
-    draw_order,
     eta_seconds,
     fan_status,
 )
@@ -181,82 +178,6 @@ def test_property_unconstrained_admits_the_whole_budget(rate: int, ticks: list[i
     exact = rate * sum(ticks) / 60000
     # Float rounding may lose at most one admission against the exact figure.
     assert math.floor(exact) - 1 <= total <= exact + 1e-9
-
-
-# ------------------------------------------------------------- draw_order()
-
-ENTRIES = [f"e{i:02d}" for i in range(20)]
-
-
-def test_draw_is_a_permutation() -> None:
-    out = draw_order(ENTRIES, random.Random(7))
-    assert sorted(out) == ENTRIES
-    assert len(out) == len(ENTRIES)
-
-
-def test_draw_with_default_rng_is_a_permutation() -> None:
-    assert sorted(draw_order(list(reversed(ENTRIES)))) == ENTRIES
-
-
-def test_draw_empty_and_single() -> None:
-    assert draw_order([], random.Random(1)) == []
-    assert draw_order(["only"], random.Random(1)) == ["only"]
-
-
-class _ReversingRng(random.Random):
-    """An rng whose shuffle is a known permutation, to show the given rng is used."""
-
-    calls = 0
-
-    def shuffle(self, x: list[str]) -> None:  # type: ignore[override]
-        type(self).calls += 1
-        x.reverse()
-
-
-def test_draw_uses_the_given_rng_on_a_canonical_order() -> None:
-    _ReversingRng.calls = 0
-    out = draw_order(["b", "d", "a", "c"], _ReversingRng())
-    assert out == ["d", "c", "b", "a"]  # sorted, then the rng's shuffle
-    assert _ReversingRng.calls == 1
-
-
-def test_draw_is_deterministic_with_a_seeded_rng() -> None:
-    assert draw_order(ENTRIES, random.Random(42)) == draw_order(ENTRIES, random.Random(42))
-    assert draw_order(ENTRIES, random.Random(42)) != draw_order(ENTRIES, random.Random(43))
-
-
-def test_draw_does_not_depend_on_input_order() -> None:
-    shuffled = ENTRIES[:]
-    random.Random(5).shuffle(shuffled)
-    assert draw_order(shuffled, random.Random(9)) == draw_order(ENTRIES, random.Random(9))
-
-
-def test_draw_is_not_the_input_order() -> None:
-    assert draw_order(ENTRIES, random.Random(3)) != ENTRIES
-
-
-def test_draw_is_uniform_seeded() -> None:
-    rng = random.Random(2024)
-    entries = [f"e{i}" for i in range(10)]
-    draws = 5000
-    positions = Counter[int]()
-    first_place = Counter[str]()
-    for _ in range(draws):
-        out = draw_order(entries, rng)
-        positions[out.index("e0")] += 1
-        first_place[out[0]] += 1
-    mean = sum(p * n for p, n in positions.items()) / draws
-    assert abs(mean - 4.5) < 0.2  # sd of the mean ~0.04
-    assert set(first_place) == set(entries)
-    assert all(400 <= n <= 600 for n in first_place.values())  # expected 500, sd ~21
-    assert all(400 <= n <= 600 for n in positions.values())
-
-
-def test_draw_is_uniform_with_the_default_cryptographic_rng() -> None:
-    entries = [f"e{i}" for i in range(10)]
-    draws = 2000
-    mean = sum(draw_order(entries).index("e0") for _ in range(draws)) / draws
-    assert 3.9 < mean < 5.1  # sd of the mean ~0.064: ten sigma either side
 
 
 # --------------------------------------------------------------- fan_status()

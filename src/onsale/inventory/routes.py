@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from onsale import tokens
 from onsale.admin.policy import Event, iso
-from onsale.errors import Unauthorized
+from onsale.errors import Forbidden, Unauthorized
 from onsale.http import JSON, path_param, read_json, runtime_of, token_of
 from onsale.inventory.policy import parse_seat_id
 from onsale.inventory.service import hold_json
@@ -124,7 +124,14 @@ async def create_hold(request: Request) -> Response:
     event = await rt.events.get(path_param(request, "event_id"))
     claims = access_claims(rt, request, event.id)
     body = await read_json(request, rt.settings.max_body_bytes)
-    hold = await rt.inventory.hold(event, claims.subject, body)
+    try:
+        hold = await rt.inventory.hold(event, claims.subject, body)
+    except Forbidden:
+        # Redis may have lost the queue (a restart): the signed access token
+        # still proves the admission, so the session comes back from it.
+        if not await rt.queue.restore_session(event, claims):
+            raise
+        hold = await rt.inventory.hold(event, claims.subject, body)
     return JSON(hold_json(hold), status_code=201)
 
 

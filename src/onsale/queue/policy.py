@@ -1,13 +1,10 @@
-"""Pure rules of the waiting room: admission maths, the pre-queue draw, and
-what a fan is told. The clock and the randomness are arguments.
+"""Pure rules of the waiting room: admission maths and what a fan is told.
+The clock is an argument. (The pre-queue draw is in ``draw.py``.)
 """
 
 from __future__ import annotations
 
 import math
-import random
-import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,13 +29,6 @@ def advance(
     budget = carry + rate_per_minute * max(elapsed_ms, 0) / 60000
     admitted = max(min(math.floor(budget), max(free_slots, 0), max(waiting, 0)), 0)
     return Advance(admitted, min(budget - admitted, max(1.0, rate_per_minute / 60)))
-
-
-def draw_order(entries: Sequence[str], rng: random.Random | None = None) -> list[str]:
-    """The pre-queue in a uniformly random order from a cryptographic source."""
-    order = sorted(entries)  # start from a canonical order, not Redis' set order
-    (rng or secrets.SystemRandom()).shuffle(order)
-    return order
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,18 @@ class QueueService:
         self.meters.setdefault(event.id, RateMeter()).add(time.monotonic(), result.serving)
         return result
 
+    async def restore_session(self, event: Event, claims: tokens.Claims) -> bool:
+        """Give an admitted fan back the shopping session Redis lost, from their
+        access token; False when Redis still knows the entry (then the session
+        really ended: checkout done, left, or expired)."""
+        view = await self.store.view(event.id, claims.subject)
+        if view.number >= 0:
+            return False
+        session_end_ms = (claims.expires_at - event.spec.hold_seconds) * 1000
+        if session_end_ms <= view.now_ms:
+            return False
+        return await self.store.restore_session(event.id, claims.subject, session_end_ms)
+
     async def leave(self, event: Event, token: str | None) -> bool:
         return await self.store.leave(event.id, self.entry_of(event.id, token))
 

@@ -157,6 +157,11 @@ class QueueStore:
             skipped=bool(r[8]),
         )
 
+    async def restore_session(self, event_id: str, entry: str, expires_ms: int) -> bool:
+        """Put ``entry`` back among the active shoppers (if it is not there)."""
+        added = await self._client.zadd(self.keys(event_id).active, {entry: expires_ms}, nx=True)
+        return bool(added)
+
     async def leave(self, event_id: str, entry: str) -> bool:
         reply = await self._run("leave", event_id, [entry])
         return bool(reply[1])
