@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale import faults, tokens
 from onsale.admin.policy import Event, iso
+from onsale.admin.service import sale_of
 from onsale.checkout import policy, repo
 from onsale.checkout.payments import PaymentError, PaymentProvider
 from onsale.errors import (
@@ -351,8 +352,6 @@ async def refund(service: CheckoutService, order: repo.OrderRow, actor: str) -> 
             except PaymentError as exc:
                 raise Unavailable("The payment provider could not refund now") from exc
     changed = await repo.mark_refunded(service.engine, order, actor)
-    from onsale.admin.service import sale_of
-
     try:
         await service.inventory.refund(order.event_id, order.order_id, sale_of(order))
     except Exception:  # the reconciler replays refunds Redis missed

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from onsale import tokens
-from onsale.admin.policy import Event, iso
+from onsale.admin.policy import Event, spec_to_json
 from onsale.errors import Forbidden, Unauthorized
 from onsale.http import JSON, path_param, read_json, runtime_of, token_of
 from onsale.inventory.policy import parse_seat_id
@@ -66,28 +66,16 @@ async def public_event(rt: Runtime, event: Event) -> dict[str, Any]:
                 "available": available,
             }
         )
+    public = spec_to_json(spec)
     return {
         "id": event.id,
         "name": spec.name,
-        "starts_at": iso(spec.starts_at),
+        "starts_at": public["starts_at"],
         "status": event.status(datetime.now(UTC), sold_out=sold_out),
-        "sale": {
-            "prequeue_opens_at": iso(spec.sale.prequeue_opens_at),
-            "opens_at": iso(spec.sale.opens_at),
-            "closes_at": iso(spec.sale.closes_at),
-        },
+        "sale": public["sale"],
         "hold_seconds": spec.hold_seconds,
-        "limits": {"per_order": spec.limits.per_order, "per_buyer": spec.limits.per_buyer},
-        "categories": [
-            {
-                "code": c.code,
-                "name": c.name,
-                "price_cents": c.price_cents,
-                "fee_cents": c.fee_cents,
-                "currency": c.currency,
-            }
-            for c in spec.categories
-        ],
+        "limits": public["limits"],
+        "categories": public["categories"],
         "sections": sections,
     }
 
