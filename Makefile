@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test lint typecheck check clean
+.PHONY: demo serve test lint typecheck loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ typecheck: $(STAMP)
 
 test: $(STAMP) lint typecheck
 	$(BIN)/pytest
+
+loadtest: $(STAMP)
+	$(BIN)/python loadtests/run_sellout.py
 
 clean:
 	rm -rf $(VENV) .onsale .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ so that the client sees the code and not an HTTP 403 from the handshake).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from starlette.routing import WebSocketRoute
@@ -31,6 +32,11 @@ async def _drain(websocket: WebSocket) -> None:
 
 
 async def queue_socket(websocket: WebSocket) -> None:
+    with contextlib.suppress(WebSocketDisconnect):  # the fan went away: nothing to answer
+        await _serve(websocket)
+
+
+async def _serve(websocket: WebSocket) -> None:
     rt = runtime_of(websocket)
     await websocket.accept()
     try:

@@ -1,0 +1,315 @@
+"""Locust suites of a hot on-sale, against any onsale URL (`--host`).
+
+    locust -f loadtests/locustfile.py Fan --headless -u 300 -r 50 -t 60s --host URL
+    locust -f loadtests/locustfile.py BoxOffice ...     # staff selling at the counter
+    locust -f loadtests/locustfile.py Browser ...       # the read traffic of an on-sale
+
+`loadtests/run_sellout.py` starts a server, creates the event, runs these and
+checks the verdict; run them by hand (or distributed: `--master` / `--worker`)
+with these variables:
+
+| variable | meaning |
+| --- | --- |
+| ONSALE_LT_EVENT | the event id (required) |
+| ONSALE_LT_VENUE_KEY | the venue's API key (BoxOffice) |
+| ONSALE_LT_RECORD | a folder: each process appends what fans were told to its own JSONL file |
+| ONSALE_LT_ABANDON_QUEUE, ..._HOLD | shares of fans who leave the queue, or a hold (0.05, 0.1) |
+| ONSALE_LT_DECLINE | share who try a declined card first (0.1) |
+| ONSALE_LT_DOUBLE | share who submit their checkout twice with one key (0.1) |
+| ONSALE_LT_RELOAD | share who reload the page mid-queue (0.1) |
+
+Request types of their own in Locust's statistics: WS "queue wait" (join to
+admission), POST "hold", POST "checkout", and the verdict events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import gevent
+import websocket
+from locust import FastHttpUser, between, events, task
+from locust.exception import StopUser
+
+EVENT = os.environ.get("ONSALE_LT_EVENT", "")
+VENUE_KEY = os.environ.get("ONSALE_LT_VENUE_KEY", "")
+RECORD_DIR = os.environ.get("ONSALE_LT_RECORD", "")
+GOOD_CARD = "4242424242424242"
+DECLINED_CARD = "4000000000000002"
+QUEUE_TIMEOUT = float(os.environ.get("ONSALE_LT_QUEUE_TIMEOUT", "120"))
+
+
+def _share(name: str, default: float) -> float:
+    return float(os.environ.get(f"ONSALE_LT_{name}", default))
+
+
+SHARES = {
+    "abandon_queue": _share("ABANDON_QUEUE", 0.05),
+    "abandon_hold": _share("ABANDON_HOLD", 0.1),
+    "decline": _share("DECLINE", 0.1),
+    "double": _share("DOUBLE", 0.1),
+    "reload": _share("RELOAD", 0.1),
+}
+
+
+class Record:
+    """What fans were told, one JSON line each, in this process' own file."""
+
+    def __init__(self, folder: str) -> None:
+        self.path = Path(folder) / f"record-{os.getpid()}.jsonl" if folder else None
+        if self.path:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, kind: str, **fields: Any) -> None:
+        if self.path is None:
+            return
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"kind": kind, "t": time.time(), **fields}) + "\n")
+
+
+RECORD = Record(RECORD_DIR)
+
+
+def _fire(
+    environment: Any,
+    request_type: str,
+    name: str,
+    started: float,
+    exception: BaseException | None = None,
+) -> None:
+    environment.events.request.fire(
+        request_type=request_type,
+        name=name,
+        response_time=(time.time() - started) * 1000,
+        response_length=0,
+        exception=exception,
+        context={},
+    )
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class Fan(FastHttpUser):
+    """A fan: joins, waits on the websocket, holds, pays. Each task run is a
+    new fan; some leave, reload, fail a card or double-click, by share."""
+
+    weight = 10
+    wait_time = between(0.1, 1.0)
+
+    def _join(self, token: str | None = None) -> dict[str, Any] | None:
+        with self.client.post(
+            f"/api/events/{EVENT}/queue",
+            headers=_auth(token) if token else {},
+            name="join",
+            catch_response=True,
+        ) as r:
+            if r.status_code in (200, 201):
+                body: dict[str, Any] = r.json()
+                return body
+            if r.status_code == 409 and "sold_out" in r.text:
+                r.success()
+                RECORD.write("sold_out_at_join")
+                raise StopUser()
+            r.failure(f"join {r.status_code}")
+            return None
+
+    def _ws_url(self, token: str) -> str:
+        base = self.host.replace("http://", "ws://").replace("https://", "wss://")
+        return f"{base}/ws/events/{EVENT}/queue?token={token}"
+
+    def _wait(self, fan: dict[str, Any]) -> str | None:
+        """The access token once admitted, None if the fan left or sold out."""
+        started = time.time()
+        token = fan["queue_token"]
+        reload_at = started + random.uniform(0.5, 3) if random.random() < SHARES["reload"] else 0
+        last_position: int | None = None
+        ws = websocket.create_connection(self._ws_url(token), timeout=QUEUE_TIMEOUT)
+        try:
+            while time.time() - started < QUEUE_TIMEOUT:
+                message = json.loads(ws.recv())
+                if message["type"] == "admitted":
+                    _fire(self.environment, "WS", "queue wait", started)
+                    return str(message["access_token"])
+                if message["type"] == "closed":
+                    RECORD.write("closed", reason=message.get("reason"))
+                    _fire(self.environment, "WS", "queue closed", started)
+                    return None
+                position = message.get("position")
+                if last_position is not None and position is not None and position > last_position:
+                    RECORD.write(
+                        "place_lost", entry=fan["entry_id"], before=last_position, after=position
+                    )
+                last_position = position if position is not None else last_position
+                if reload_at and time.time() > reload_at:
+                    reload_at = 0
+                    ws.close()  # the page reloads: same token, same place
+                    ws = websocket.create_connection(self._ws_url(token), timeout=QUEUE_TIMEOUT)
+                if random.random() < SHARES["abandon_queue"] / 20:
+                    RECORD.write("left_queue", entry=fan["entry_id"])
+                    return None
+        except (websocket.WebSocketException, OSError) as exc:
+            _fire(self.environment, "WS", "queue wait", started, exc)
+            return None
+        finally:
+            ws.close()
+        _fire(self.environment, "WS", "queue wait", started, TimeoutError("not admitted"))
+        return None
+
+    def _choose(self) -> dict[str, Any]:
+        kind = random.random()
+        if kind < 0.4:
+            seats = self.client.get(f"/api/events/{EVENT}/seats", name="seat map").json()["seats"]
+            free = [s["id"] for s in seats if s["state"] == "free"]
+            if free:
+                return {"seats": random.sample(free, k=min(len(free), random.choice((1, 2))))}
+        if kind < 0.7:
+            return {"section": "BALC", "quantity": random.choice((1, 2, 3)), "best_available": True}
+        return {"section": "FLOOR", "quantity": random.choice((1, 2, 4))}
+
+    def _hold(self, access: str) -> dict[str, Any] | None:
+        with self.client.post(
+            f"/api/events/{EVENT}/holds",
+            json=self._choose(),
+            headers=_auth(access),
+            name="hold",
+            catch_response=True,
+        ) as r:
+            if r.status_code == 201:
+                hold: dict[str, Any] = r.json()
+                return hold
+            if r.status_code == 409:
+                r.success()  # someone was faster: a normal answer in a sell-out
+                return None
+            r.failure(f"hold {r.status_code}: {r.text[:100]}")
+            return None
+
+    def _pay(self, access: str, hold: dict[str, Any], card: str, key: str) -> Any:
+        body = {
+            "buyer": {"email": f"fan-{uuid.uuid4().hex[:10]}@example.org", "name": "Fan"},
+            "payment": {"provider": "test", "card_number": card},
+        }
+        return self.client.post(
+            f"/api/holds/{hold['hold_id']}/checkout",
+            json=body,
+            headers={**_auth(access), "Idempotency-Key": key},
+            name="checkout",
+            catch_response=True,
+        )
+
+    def _checkout(self, access: str, hold: dict[str, Any]) -> None:
+        if random.random() < SHARES["decline"]:
+            with self._pay(access, hold, DECLINED_CARD, str(uuid.uuid4())) as r:
+                if r.status_code == 402:
+                    r.success()
+                else:
+                    r.failure(f"declined card answered {r.status_code}")
+        key = str(uuid.uuid4())
+        if random.random() < SHARES["double"]:
+            jobs = [gevent.spawn(self._checkout_once, access, hold, key) for _ in range(2)]
+            gevent.joinall(jobs)
+            orders = {j.value for j in jobs if j.value}
+            if len(orders) > 1:
+                RECORD.write("double_order", orders=sorted(orders))
+            return
+        self._checkout_once(access, hold, key)
+
+    def _checkout_once(self, access: str, hold: dict[str, Any], key: str) -> str | None:
+        with self._pay(access, hold, GOOD_CARD, key) as r:
+            if r.status_code in (200, 201):
+                order = r.json()
+                RECORD.write(
+                    "paid",
+                    order_id=order["order_id"],
+                    status=r.status_code,
+                    seats=[t["seat"] for t in order["tickets"]],
+                    quantity=len(order["tickets"]),
+                    hold_id=hold["hold_id"],
+                )
+                return str(order["order_id"])
+            if r.status_code == 409:
+                r.success()  # hold expired, limit, or the twin request still running
+                return None
+            r.failure(f"checkout {r.status_code}: {r.text[:100]}")
+            return None
+
+    @task
+    def buy(self) -> None:
+        fan = self._join()
+        if fan is None:
+            return
+        RECORD.write("joined", entry=fan["entry_id"])
+        access = self._wait(fan)
+        if access is None:
+            return
+        hold = self._hold(access)
+        if hold is None:
+            return
+        if random.random() < SHARES["abandon_hold"]:
+            RECORD.write("left_hold", hold_id=hold["hold_id"])
+            return
+        self._checkout(access, hold)
+
+
+class BoxOffice(FastHttpUser):
+    """Venue staff selling at the counter during the online sale (one desk)."""
+
+    fixed_count = 1
+    wait_time = between(2, 5)
+
+    @task
+    def sell(self) -> None:
+        body = {
+            "section": "FLOOR",
+            "quantity": random.choice((1, 2)),
+            "buyer": {"email": "counter@example.org", "name": "Walk-in"},
+            "payment": {"provider": "cash"},
+        }
+        with self.client.post(
+            f"/api/admin/events/{EVENT}/boxoffice",
+            json=body,
+            headers=_auth(VENUE_KEY),
+            name="boxoffice",
+            catch_response=True,
+        ) as r:
+            if r.status_code == 201:
+                order = r.json()
+                RECORD.write(
+                    "paid",
+                    order_id=order["order_id"],
+                    status=201,
+                    boxoffice=True,
+                    seats=[t["seat"] for t in order["tickets"]],
+                    quantity=len(order["tickets"]),
+                )
+            elif r.status_code == 409:
+                r.success()
+            else:
+                r.failure(f"boxoffice {r.status_code}: {r.text[:100]}")
+
+
+class Browser(FastHttpUser):
+    """The read traffic of a hot on-sale: event page, availability, seat map."""
+
+    wait_time = between(0.2, 1.0)
+
+    @task(3)
+    def event_page(self) -> None:
+        self.client.get(f"/api/events/{EVENT}", name="event")
+
+    @task(1)
+    def seat_map(self) -> None:
+        self.client.get(f"/api/events/{EVENT}/seats", name="seat map")
+
+
+@events.init.add_listener
+def _check_config(environment: Any, **_: Any) -> None:
+    if not EVENT:
+        raise SystemExit("set ONSALE_LT_EVENT to the event id (see the module docstring)")

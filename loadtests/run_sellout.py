@@ -1,0 +1,319 @@
+"""A headless sell-out with Locust, then the verdict (exit 1 on any violation).
+
+    python loadtests/run_sellout.py                       # embedded backends, ~1 min
+    python loadtests/run_sellout.py --fans 2000 --seconds 300 --url https://rehearsal...
+
+Without --url it starts `onsale serve` on a free loopback port (with the
+backends named by ONSALE_REDIS_URL / ONSALE_DATABASE_URL, else embedded ones
+under a temporary folder), creates a venue and an event whose pre-queue is
+open and whose sale opens a few seconds later, and runs the Fan, BoxOffice and
+Browser users until the event is sold out or the time is up. Then:
+- `onsale verify --event ID` against Postgres and Redis (local runs): no seat in
+  two live tickets, no section over capacity, no payment without its order, no
+  order without its payment;
+- the record of what fans were told: every 201 checkout's order exists, paid,
+  with the same seats; no two orders for one idempotency key; no place lost.
+Loopback or the given URL only; bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def event_body(*, ga: int, rows: int, opens_in: float, rate: int) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "name": "Sell-out rehearsal",
+        "starts_at": _iso(now + timedelta(days=7)),
+        "sale": {
+            "prequeue_opens_at": _iso(now - timedelta(minutes=1)),
+            "opens_at": _iso(now + timedelta(seconds=opens_in)),
+            "closes_at": _iso(now + timedelta(days=6)),
+        },
+        "admission": {
+            "rate_per_minute": rate,
+            "max_active": 100,
+            "session_seconds": 300,
+            "absent_grace_seconds": 30,
+        },
+        "hold_seconds": 60,
+        "limits": {"per_order": 6, "per_buyer": 6},
+        "categories": [
+            {
+                "code": "STD",
+                "name": "Standard",
+                "price_cents": 2500,
+                "fee_cents": 100,
+                "currency": "EUR",
+            }
+        ],
+        "sections": [
+            {"code": "FLOOR", "kind": "ga", "category": "STD", "capacity": ga},
+            {
+                "code": "BALC",
+                "kind": "seated",
+                "category": "STD",
+                "rows": [{"row": chr(ord("A") + i), "seats": 10} for i in range(rows)],
+            },
+        ],
+    }
+
+
+def start_server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "onsale.cli", "serve", "--port", str(port)], env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.3)
+    proc.terminate()
+    raise SystemExit("the server did not become ready")
+
+
+def create_event(url: str, admin_token: str, body: dict[str, Any]) -> tuple[str, str]:
+    venue = httpx.post(
+        f"{url}/api/admin/venues",
+        timeout=10,
+        headers={"Authorization": f"Bearer {admin_token}"},
+        json={
+            "name": "Rehearsal hall",
+            "slug": f"rehearsal-{secrets.token_hex(4)}",
+            "timezone": "Europe/Paris",
+        },
+    ).json()
+    event = httpx.post(
+        f"{url}/api/admin/events",
+        json=body,
+        timeout=10,
+        headers={"Authorization": f"Bearer {venue['api_key']}"},
+    )
+    event.raise_for_status()
+    return str(event.json()["id"]), str(venue["api_key"])
+
+
+def run_locust(
+    url: str, env: dict[str, str], fans: int, seconds: int, stats: Path, sold_out: Any
+) -> int:
+    """Locust headless until ``sold_out()`` says so or the time is up."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(HERE / "locustfile.py"),
+        "Fan",
+        "BoxOffice",
+        "Browser",
+        "--headless",
+        "-u",
+        str(fans),
+        "-r",
+        str(max(fans // 5, 1)),
+        "-t",
+        f"{seconds}s",
+        "--host",
+        url,
+        "--only-summary",
+        "--csv",
+        str(stats),
+        "--stop-timeout",
+        "10",
+        "--loglevel",
+        "WARNING",
+    ]
+    proc = subprocess.Popen(cmd, env=env)
+    deadline = time.monotonic() + seconds + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(1)
+        if sold_out():
+            time.sleep(3)  # let the last checkouts answer
+            proc.send_signal(signal.SIGTERM)
+            break
+    try:
+        return proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def read_record(folder: Path) -> list[dict[str, Any]]:
+    lines: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("record-*.jsonl")):
+        lines.extend(json.loads(line) for line in path.read_text().splitlines() if line)
+    return lines
+
+
+def check_record(record: list[dict[str, Any]], orders: dict[str, Any]) -> list[str]:
+    """Violations between what fans were told and what the venue's data says."""
+    problems: list[str] = []
+    for line in record:
+        if line["kind"] == "paid":
+            order = orders.get(line["order_id"])
+            if order is None:
+                problems.append(f"a fan was told order {line['order_id']} but it is missing")
+            elif order["status"] != "paid" or sorted(
+                t["seat"] or "" for t in order["tickets"]
+            ) != sorted(s or "" for s in line["seats"]):
+                problems.append(f"order {line['order_id']} differs from what the fan was told")
+        elif line["kind"] == "double_order":
+            problems.append(f"one idempotency key gave two orders: {line['orders']}")
+        elif line["kind"] == "place_lost":
+            problems.append(
+                f"queue entry {line['entry']} lost its place ({line['before']} -> {line['after']})"
+            )
+    return problems
+
+
+def verify(env: dict[str, str], event_id: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "onsale.cli", "verify", "--event", event_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    try:
+        report: dict[str, Any] = json.loads(done.stdout)
+    except ValueError:
+        report = {"ok": False, "violations": [f"verify failed: {done.stderr[-500:]}"]}
+    return report
+
+
+def _counts(record: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in record:
+        out[line["kind"]] = out.get(line["kind"], 0) + 1
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url", help="a running onsale (then --admin-token)")
+    parser.add_argument("--admin-token", default=os.environ.get("ONSALE_ADMIN_TOKEN", ""))
+    parser.add_argument("--fans", type=int, default=200, help="concurrent Locust users")
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--ga", type=int, default=150, help="general-admission places")
+    parser.add_argument("--rows", type=int, default=5, help="seated rows of 10")
+    parser.add_argument("--rate", type=int, default=600, help="admissions per minute")
+    args = parser.parse_args()
+    seconds = min(args.seconds, 3600)
+
+    work = Path(tempfile.mkdtemp(prefix="onsale-sellout-"))
+    token = args.admin_token or secrets.token_urlsafe(16)
+    env = {
+        **os.environ,
+        "ONSALE_ADMIN_TOKEN": token,
+        "ONSALE_JOIN_RATE_PER_MINUTE": "0",
+        "ONSALE_LOG_LEVEL": "WARNING",
+        "ONSALE_DATA_DIR": str(work / "data"),
+    }
+    server = None
+    url = args.url
+    if url is None:
+        env.setdefault("ONSALE_SECRET_KEY", secrets.token_urlsafe(32))
+        server, url = start_server(env)
+    try:
+        event_id, venue_key = create_event(
+            url, token, event_body(ga=args.ga, rows=args.rows, opens_in=3, rate=args.rate)
+        )
+        lt_env = {
+            **env,
+            "ONSALE_LT_EVENT": event_id,
+            "ONSALE_LT_VENUE_KEY": venue_key,
+            "ONSALE_LT_RECORD": str(work / "record"),
+        }
+        admin = {"Authorization": f"Bearer {venue_key}"}
+
+        def sold_out() -> bool:
+            stats = httpx.get(
+                f"{url}/api/admin/events/{event_id}/stats", headers=admin, timeout=10
+            ).json()
+            return bool(stats["sold"] >= stats["capacity"])
+
+        started = time.monotonic()
+        locust_rc = run_locust(url, lt_env, args.fans, seconds, work / "stats", sold_out)
+        took = time.monotonic() - started
+        time.sleep(2)
+        stats = httpx.get(
+            f"{url}/api/admin/events/{event_id}/stats", headers=admin, timeout=10
+        ).json()
+        orders = {
+            o["order_id"]: o
+            for o in httpx.get(
+                f"{url}/api/admin/events/{event_id}/orders", headers=admin, timeout=30
+            ).json()["orders"]
+        }
+        record = read_record(work / "record")
+        problems = check_record(record, orders)
+        report = (
+            verify(env, event_id)
+            if server
+            else {"ok": True, "violations": [], "skipped": "remote server"}
+        )
+        problems += report.get("violations", [])
+        verdict = {
+            "ok": not problems,
+            "event_id": event_id,
+            "seconds": round(took, 1),
+            "sold": stats["sold"],
+            "capacity": stats["capacity"],
+            "orders": stats["orders"],
+            "fans_told": _counts(record),
+            "violations": problems,
+            "verify": report,
+            "locust_exit_code": locust_rc,
+            "stats_csv": str(work / "stats_stats.csv"),
+        }
+        print(json.dumps(verdict, indent=2))
+        print("VERDICT:", "PASS" if verdict["ok"] else "FAIL")
+        return 0 if verdict["ok"] else 1
+    finally:
+        if server:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
