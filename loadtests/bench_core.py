@@ -51,19 +51,35 @@ def _event(shoppers: int) -> dict[str, Any]:
     return {
         "name": "Benchmark night",
         "starts_at": _iso(now + timedelta(days=10)),
-        "sale": {"prequeue_opens_at": _iso(now - timedelta(hours=1)),
-                 "opens_at": _iso(now - timedelta(minutes=1)),
-                 "closes_at": _iso(now + timedelta(days=9))},
-        "admission": {"rate_per_minute": 1_000_000, "max_active": shoppers + 10,
-                      "session_seconds": 3600},
+        "sale": {
+            "prequeue_opens_at": _iso(now - timedelta(hours=1)),
+            "opens_at": _iso(now - timedelta(minutes=1)),
+            "closes_at": _iso(now + timedelta(days=9)),
+        },
+        "admission": {
+            "rate_per_minute": 1_000_000,
+            "max_active": shoppers + 10,
+            "session_seconds": 3600,
+        },
         "hold_seconds": 600,
         "limits": {"per_order": 6, "per_buyer": 6},
-        "categories": [{"code": "STD", "name": "Standard", "price_cents": 2500,
-                        "fee_cents": 100, "currency": "EUR"}],
+        "categories": [
+            {
+                "code": "STD",
+                "name": "Standard",
+                "price_cents": 2500,
+                "fee_cents": 100,
+                "currency": "EUR",
+            }
+        ],
         "sections": [
             {"code": "FLOOR", "kind": "ga", "category": "STD", "capacity": 100_000},
-            {"code": "BALC", "kind": "seated", "category": "STD",
-             "rows": [{"row": f"R{i}", "seats": 20} for i in range(rows)]},
+            {
+                "code": "BALC",
+                "kind": "seated",
+                "category": "STD",
+                "rows": [{"row": f"R{i}", "seats": 20} for i in range(rows)],
+            },
         ],
     }
 
@@ -92,8 +108,9 @@ async def _admit(client: httpx.AsyncClient, event_id: str, n: int) -> list[str]:
         token = r.json()["queue_token"]
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            s = await client.get(f"/api/events/{event_id}/queue/status",
-                                 headers={"Authorization": f"Bearer {token}"})
+            s = await client.get(
+                f"/api/events/{event_id}/queue/status", headers={"Authorization": f"Bearer {token}"}
+            )
             if s.json().get("state") == "admitted":
                 return str(s.json()["access_token"])
             await asyncio.sleep(0.2)
@@ -102,8 +119,9 @@ async def _admit(client: httpx.AsyncClient, event_id: str, n: int) -> list[str]:
     return list(await asyncio.gather(*(one() for _ in range(n))))
 
 
-async def _holds(client: httpx.AsyncClient, event_id: str, tokens: list[str],
-                 seconds: float) -> dict[str, Any]:
+async def _holds(
+    client: httpx.AsyncClient, event_id: str, tokens: list[str], seconds: float
+) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
     stop = time.monotonic() + seconds
@@ -115,8 +133,11 @@ async def _holds(client: httpx.AsyncClient, event_id: str, tokens: list[str],
             if time.monotonic() >= stop:
                 return
             t0 = time.perf_counter()
-            r = await client.post(f"/api/events/{event_id}/holds", headers=headers,
-                                  json={"section": "FLOOR", "quantity": 1})
+            r = await client.post(
+                f"/api/events/{event_id}/holds",
+                headers=headers,
+                json={"section": "FLOOR", "quantity": 1},
+            )
             latencies.append(time.perf_counter() - t0)
             errors += r.status_code != 201
 
@@ -125,24 +146,27 @@ async def _holds(client: httpx.AsyncClient, event_id: str, tokens: list[str],
     return _summary(latencies, time.monotonic() - started, errors)
 
 
-async def _checkouts(client: httpx.AsyncClient, event_id: str, tokens: list[str]
-                     ) -> dict[str, Any]:
+async def _checkouts(client: httpx.AsyncClient, event_id: str, tokens: list[str]) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
 
     async def buy(i: int, token: str) -> None:
         nonlocal errors
         headers = {"Authorization": f"Bearer {token}"}
-        r = await client.post(f"/api/events/{event_id}/holds", headers=headers,
-                              json={"seats": [f"BALC-R{i // 20}-{i % 20 + 1}"]})
+        r = await client.post(
+            f"/api/events/{event_id}/holds",
+            headers=headers,
+            json={"seats": [f"BALC-R{i // 20}-{i % 20 + 1}"]},
+        )
         if r.status_code != 201:
             errors += 1
             return
         t0 = time.perf_counter()
-        c = await client.post(f"/api/holds/{r.json()['hold_id']}/checkout",
-                              headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
-                              json={"buyer": {"email": f"fan{i}@example.org", "name": "Fan"},
-                                    "payment": CARD})
+        c = await client.post(
+            f"/api/holds/{r.json()['hold_id']}/checkout",
+            headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+            json={"buyer": {"email": f"fan{i}@example.org", "name": "Fan"}, "payment": CARD},
+        )
         latencies.append(time.perf_counter() - t0)
         errors += c.status_code != 201
 
@@ -155,8 +179,18 @@ def _start_server(workers: int, admin_token: str) -> tuple[subprocess.Popen[byte
     port = _free_port()
     env = {**os.environ, "ONSALE_ADMIN_TOKEN": admin_token, "ONSALE_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "onsale.cli", "serve", "--port", str(port),
-         "--workers", str(workers)], env=env)
+        [
+            sys.executable,
+            "-m",
+            "onsale.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -173,25 +207,40 @@ def _start_server(workers: int, admin_token: str) -> tuple[subprocess.Popen[byte
 async def run(url: str, admin_token: str, shoppers: int, seconds: float) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=shoppers, max_keepalive_connections=shoppers)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
-        venue = (await client.post(
-            "/api/admin/venues", headers={"Authorization": f"Bearer {admin_token}"},
-            json={"name": "Bench", "slug": f"bench-{secrets.token_hex(4)}",
-                  "timezone": "UTC"})).json()
-        event = (await client.post("/api/admin/events", json=_event(shoppers), headers={
-            "Authorization": f"Bearer {venue['api_key']}"})).json()
+        venue = (
+            await client.post(
+                "/api/admin/venues",
+                headers={"Authorization": f"Bearer {admin_token}"},
+                json={"name": "Bench", "slug": f"bench-{secrets.token_hex(4)}", "timezone": "UTC"},
+            )
+        ).json()
+        event = (
+            await client.post(
+                "/api/admin/events",
+                json=_event(shoppers),
+                headers={"Authorization": f"Bearer {venue['api_key']}"},
+            )
+        ).json()
         tokens = await _admit(client, event["id"], shoppers)
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         holds = await _holds(client, event["id"], tokens, seconds)
         checkouts = await _checkouts(client, event["id"], tokens)
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-    return {"url": url, "shoppers": shoppers, "holds": holds, "checkouts": checkouts,
-            "client_cpu_seconds": round(cpu1.ru_utime + cpu1.ru_stime
-                                        - cpu0.ru_utime - cpu0.ru_stime, 1)}
+    return {
+        "url": url,
+        "shoppers": shoppers,
+        "holds": holds,
+        "checkouts": checkouts,
+        "client_cpu_seconds": round(
+            cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 1
+        ),
+    }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", help="a running onsale (default: start one)")
     parser.add_argument("--admin-token", default=os.environ.get("ONSALE_ADMIN_TOKEN", ""))
     parser.add_argument("--workers", type=int, default=1)

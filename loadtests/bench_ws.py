@@ -19,13 +19,15 @@ ONSALE_LOG_LEVEL=WARNING. For instance:
 With --url the server must run with ONSALE_JOIN_RATE_PER_MINUTE=0; give
 --server-pid to get its memory and CPU figures.
 
-It creates a venue and an event (GA capacity 100,000, sale open, admission
---rate fans per minute, no limit on active shoppers, nobody skipped as away),
-then --clients processes (default: one per 5,000 fans) each join their share
-of the fans over HTTP (200 at a time per process) and open each fan's
-websocket (deflate off, no pings), and keep it open, counting what it
-receives. Once every fan is connected (or --ramp-seconds ran out) and
---settle seconds more, it measures for --seconds:
+It creates a venue and an event (GA capacity 100,000, sale open, no limit on
+active shoppers, nobody skipped as away) admitting 1 fan a minute, then
+--clients processes (default: one per 5,000 fans) each join their share of
+the fans over HTTP (200 at a time per process, on keep-alive connections) and
+open each fan's websocket (deflate off, no pings), and keep it open, counting
+what it receives. Once every fan is connected (or --ramp-seconds ran out) the
+event's admission rate is set to --rate per minute and, --settle seconds
+later (the server's ETA estimator keeps 5 minutes of history: --settle 300
+measures a sale in its steady state), it measures for --seconds:
 
 - server memory per fan: (RSS with every fan connected - RSS before the first
   join) / fans connected; RSS is VmRSS of the server process plus its children
@@ -33,7 +35,9 @@ receives. Once every fan is connected (or --ramp-seconds ran out) and
 - the push pass: mean time of one pass over every fan, from the delta of the
   onsale_ws_push_pass_seconds histogram, and the bucket of the slowest pass;
 - delivery lag: client receive time - the message's "ts" (Redis' clock at the
-  tick; same machine, same clock), p50/p90/p99/max in ms;
+  tick; same machine, same clock), p50/p90/p99/max in ms; and per push tick
+  (messages with the same "ts"): when its first message arrived, over how
+  long its messages arrived, and the time between ticks (the push period);
 - status messages received per second (all fans, and per fan), admissions per
   second ("admitted" messages received), sockets the server closed without a
   last ("admitted"/"closed") message;
@@ -41,7 +45,8 @@ receives. Once every fan is connected (or --ramp-seconds ran out) and
   and the machine's load average (other work on the machine skews everything).
 
 With --workers > 1, GET /metrics answers from whichever worker takes the
-request: the metric figures are one worker's, the memory and CPU the sum of all.
+request: the metric figures may be one worker's, the memory and CPU are the sum
+of all, and the per-tick figures mix the ticks of every worker.
 Every loop is bounded in count and time. Prints one JSON report on stdout (the
 server's own output goes to stderr). The event is closed at the end (its sale
 window ends), so that later runs do not keep admitting into it.
@@ -52,6 +57,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 import multiprocessing
@@ -59,6 +65,7 @@ import os
 import resource
 import secrets
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -84,7 +91,9 @@ FANS_PER_CLIENT = 5_000
 MAX_FANS_PER_CLIENT = 19_000
 JOIN_CONCURRENCY = 200
 JOIN_ATTEMPTS = 3
+JOIN_TIMEOUT_SECONDS = 30.0
 CAPACITY = 100_000
+RAMP_RATE_PER_MINUTE = 1  # the lowest the API takes
 SERVER_READY_SECONDS = 90.0
 CLOSE_SECONDS = 20.0
 WINDOW_LEAD_SECONDS = 1.0  # between "everyone is ready" and the window's start
@@ -254,18 +263,19 @@ def _start_server(workers: int, admin_token: str) -> tuple[subprocess.Popen[byte
 
 
 def _stop_server(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL to it and the workers it had if it lingers."""
+    """SIGTERM (uvicorn stops its workers); SIGKILL to it and its workers, by
+    pid, if it lingers."""
     tree = _process_tree(proc.pid) if proc.poll() is None else []
     proc.terminate()
     try:
         proc.wait(timeout=30)
+        return
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+        pass
     for pid in tree:
-        if pid != proc.pid and _stat_fields(pid) is not None:
-            with contextlib.suppress(OSError):
-                os.kill(pid, 9)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=10)
 
 
 def _event_body(rate: int) -> dict[str, Any]:
@@ -299,8 +309,14 @@ def _event_body(rate: int) -> dict[str, Any]:
     }
 
 
-def _create_event(http: httpx.Client, admin_token: str, rate: int) -> tuple[str, str]:
-    """(event id, venue key) of a new venue's new event."""
+@dataclass(frozen=True)
+class BenchEvent:
+    id: str
+    venue_key: str
+
+
+def _create_event(http: httpx.Client, admin_token: str) -> BenchEvent:
+    """A new venue's new event, admitting (almost) nobody until _set_rate."""
     venue = http.post(
         "/api/admin/venues",
         headers={"Authorization": f"Bearer {admin_token}"},
@@ -310,23 +326,35 @@ def _create_event(http: httpx.Client, admin_token: str, rate: int) -> tuple[str,
         raise RuntimeError(f"creating the venue: {venue.status_code} {venue.text}")
     key = str(venue.json()["api_key"])
     event = http.post(
-        "/api/admin/events", headers={"Authorization": f"Bearer {key}"}, json=_event_body(rate)
+        "/api/admin/events",
+        headers={"Authorization": f"Bearer {key}"},
+        json=_event_body(RAMP_RATE_PER_MINUTE),
     )
     if event.status_code != 201:
         raise RuntimeError(f"creating the event: {event.status_code} {event.text}")
-    return str(event.json()["id"]), key
+    return BenchEvent(str(event.json()["id"]), key)
 
 
-def _close_event(http: httpx.Client, event_id: str, key: str) -> bool:
-    """End the event's sale now, so that no process keeps admitting into it."""
+def _patch_event(http: httpx.Client, event: BenchEvent, body: dict[str, Any]) -> bool:
     with contextlib.suppress(httpx.HTTPError):
         r = http.patch(
-            f"/api/admin/events/{event_id}",
-            headers={"Authorization": f"Bearer {key}"},
-            json={"sale": {"closes_at": _iso(datetime.now(UTC))}},
+            f"/api/admin/events/{event.id}",
+            headers={"Authorization": f"Bearer {event.venue_key}"},
+            json=body,
         )
         return r.status_code == 200
     return False
+
+
+def _set_rate(http: httpx.Client, event: BenchEvent, rate: int) -> bool:
+    """Admit at ``rate`` per minute from now on (the ramp admits 1 a minute, so
+    that every fan is still waiting, and connected, when the window starts)."""
+    return _patch_event(http, event, {"admission": {"rate_per_minute": rate}})
+
+
+def _close_event(http: httpx.Client, event: BenchEvent) -> bool:
+    """End the event's sale now, so that no process keeps admitting into it."""
+    return _patch_event(http, event, {"sale": {"closes_at": _iso(datetime.now(UTC))}})
 
 
 # ---------------------------------------------------------------- a client process
@@ -369,6 +397,8 @@ class Tally:
     lost_final_all_run: int = 0  # closed by the server with no admitted/closed message
     cpu_window: float = 0.0
     lag_ms: Counter[int] = field(default_factory=Counter)
+    # ts of a tick -> [first arrival ms, last arrival ms, messages]
+    ticks: dict[int, list[int]] = field(default_factory=dict)
     failures: Counter[str] = field(default_factory=Counter)
     server_closes: Counter[str] = field(default_factory=Counter)
     sockets: set[ClientConnection] = field(default_factory=set)
@@ -400,8 +430,11 @@ class Tally:
         ts = _ts(text)
         if ts is None:
             self.untimed += 1
-        else:
-            self.lag_ms[max(int(now * 1000) - ts, 0)] += 1
+            return
+        now_ms = int(now * 1000)
+        self.lag_ms[max(now_ms - ts, 0)] += 1
+        tick = self.ticks.setdefault(ts, [now_ms, now_ms, 0])
+        tick[0], tick[1], tick[2] = min(tick[0], now_ms), max(tick[1], now_ms), tick[2] + 1
 
     def ramp_report(self) -> dict[str, Any]:
         return {"connected": self.connected, "failures": dict(self.failures)}
@@ -418,6 +451,7 @@ class Tally:
             "lost_final_all_run": self.lost_final_all_run,
             "cpu_window": self.cpu_window,
             "lag_ms": dict(self.lag_ms),
+            "ticks": self.ticks,
             "failures": dict(self.failures),
             "server_closes": dict(self.server_closes),
         }
@@ -439,23 +473,64 @@ class JoinRefused(Exception):
     pass
 
 
-async def _join(http: httpx.AsyncClient, event_id: str) -> str:
-    """A new queue token. Raises JoinRefused or httpx.HTTPError."""
-    status = 0
-    for attempt in range(JOIN_ATTEMPTS):
-        r = await http.post(f"/api/events/{event_id}/queue")
-        if r.status_code in (200, 201):
-            return str(r.json()["queue_token"])
-        status = r.status_code
-        await asyncio.sleep(0.5 * (attempt + 1))
-    raise JoinRefused(f"HTTP {status}")
+class Joiner:
+    """Joins fans over one keep-alive HTTP/1.1 connection, one at a time.
+
+    Plain asyncio streams: httpx's connection pool costs the client some 20 ms
+    of CPU per join with 200 connections, which would starve the server of
+    the machine's CPU during the ramp."""
+
+    def __init__(self, host: str, port: int, event_id: str) -> None:
+        self.host, self.port = host, port
+        self.request = (
+            f"POST /api/events/{event_id}/queue HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Content-Length: 0\r\n\r\n"
+        ).encode()
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def join(self) -> str:
+        """A new queue token. Raises JoinRefused, OSError, TimeoutError."""
+        status = 0
+        for attempt in range(JOIN_ATTEMPTS):
+            try:
+                async with asyncio.timeout(JOIN_TIMEOUT_SECONDS):
+                    status, body = await self._post()
+            except (OSError, TimeoutError, asyncio.IncompleteReadError):
+                self.close()  # e.g. the server ended an idle keep-alive connection
+                if attempt == JOIN_ATTEMPTS - 1:
+                    raise
+                continue
+            if status in (200, 201):
+                return str(json.loads(body)["queue_token"])
+            await asyncio.sleep(0.5 * (attempt + 1))
+        raise JoinRefused(f"HTTP {status}")
+
+    async def _post(self) -> tuple[int, bytes]:
+        if self.streams is None:
+            self.streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self.streams
+        writer.write(self.request)
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+        length = next(
+            (int(line[15:]) for line in head.split("\r\n") if line.startswith("content-length:")),
+            0,
+        )
+        body = await reader.readexactly(length)
+        if "connection: close" in head:
+            self.close()
+        return int(head.split(" ", 2)[1]), body
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
 
 
-async def _open(plan: Plan, http: httpx.AsyncClient, tally: Tally) -> ClientConnection | None:
+async def _open(plan: Plan, joiner: Joiner, tally: Tally) -> ClientConnection | None:
     """Join one fan and open their websocket; None (and counted) on failure."""
     try:
-        token = await _join(http, plan.event_id)
-    except (httpx.HTTPError, JoinRefused, KeyError, ValueError) as exc:
+        token = await joiner.join()
+    except (OSError, TimeoutError, JoinRefused, KeyError, ValueError) as exc:
         tally.failures[f"join: {type(exc).__name__} {exc}"[:120]] += 1
         return None
     uri = f"{plan.ws_url}/ws/events/{plan.event_id}/queue?token={quote(token)}"
@@ -475,10 +550,13 @@ async def _open(plan: Plan, http: httpx.AsyncClient, tally: Tally) -> ClientConn
         return None
 
 
-async def _fan(plan: Plan, http: httpx.AsyncClient, gate: asyncio.Semaphore, tally: Tally) -> None:
+async def _fan(plan: Plan, joiners: asyncio.Queue[Joiner], tally: Tally) -> None:
     """One fan: join, connect, then read until the socket closes."""
-    async with gate:
-        ws = await _open(plan, http, tally)
+    joiner = await joiners.get()  # at most plan.concurrency fans join at once
+    try:
+        ws = await _open(plan, joiner, tally)
+    finally:
+        joiners.put_nowait(joiner)
     tally.settle()
     if ws is None:
         return
@@ -526,19 +604,18 @@ async def _close_all(tally: Tally, tasks: list[asyncio.Task[None]]) -> None:
 
 async def _client(plan: Plan, conn: Connection) -> dict[str, Any]:
     tally = Tally(plan.fans)
-    limits = httpx.Limits(
-        max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency
-    )
-    async with httpx.AsyncClient(
-        base_url=plan.url, timeout=30, limits=limits, trust_env=False
-    ) as http:
-        gate = asyncio.Semaphore(plan.concurrency)
-        tasks = [asyncio.create_task(_fan(plan, http, gate, tally)) for _ in range(plan.fans)]
-        try:
-            async with asyncio.timeout(plan.lifetime_seconds):
-                await _window(plan, conn, tally)
-        finally:
-            await _close_all(tally, tasks)
+    url = httpx.URL(plan.url)
+    joiners: asyncio.Queue[Joiner] = asyncio.Queue()
+    for _ in range(plan.concurrency):
+        joiners.put_nowait(Joiner(url.host, url.port or 80, plan.event_id))
+    tasks = [asyncio.create_task(_fan(plan, joiners, tally)) for _ in range(plan.fans)]
+    try:
+        async with asyncio.timeout(plan.lifetime_seconds):
+            await _window(plan, conn, tally)
+    finally:
+        await _close_all(tally, tasks)
+        while not joiners.empty():
+            joiners.get_nowait().close()
     return tally.report()
 
 
@@ -640,11 +717,13 @@ class Run:
 
 
 def _measure(
-    args: argparse.Namespace, http: httpx.Client, clients: Clients
+    args: argparse.Namespace, http: httpx.Client, clients: Clients, event: BenchEvent
 ) -> tuple[float, list[dict[str, Any]], ServerSample, ServerSample]:
     ramp_started = time.monotonic()
     ready = clients.collect("ready", args.ramp_seconds + 60)
     ramp_seconds = time.monotonic() - ramp_started
+    if not _set_rate(http, event, args.rate):
+        raise RuntimeError("could not set the admission rate")
     t_start = time.time() + WINDOW_LEAD_SECONDS + args.settle
     clients.send_all((t_start, t_start + args.seconds))
     time.sleep(max(t_start - time.time(), 0.0))
@@ -657,15 +736,15 @@ def _measure(
 def _run(args: argparse.Namespace, url: str, admin_token: str) -> Run:
     load_before = os.getloadavg()
     with httpx.Client(base_url=url, timeout=30, trust_env=False) as http:
-        event_id, key = _create_event(http, admin_token, args.rate)
+        event = _create_event(http, admin_token)
         before = _sample(http, args.server_pid)
-        clients = _spawn_clients(_plans(args, url, event_id))
+        clients = _spawn_clients(_plans(args, url, event.id))
         try:
-            ramp_seconds, ready, start, stop = _measure(args, http, clients)
+            ramp_seconds, ready, start, stop = _measure(args, http, clients, event)
             done = clients.collect("done", CLOSE_SECONDS + 30)
         finally:
             clients.stop()
-        closed = _close_event(http, event_id, key)
+        closed = _close_event(http, event)
     return Run(ramp_seconds, ready, done, before, start, stop, load_before, os.getloadavg(), closed)
 
 
@@ -735,6 +814,35 @@ def _lag_report(lag: Counter[int]) -> dict[str, Any]:
     }
 
 
+def _merge_ticks(reports: list[dict[str, Any]]) -> dict[int, list[int]]:
+    merged: dict[int, list[int]] = {}
+    for r in reports:
+        for ts, (first, last, count) in r.get("ticks", {}).items():
+            tick = merged.setdefault(ts, [first, last, 0])
+            tick[0], tick[1], tick[2] = min(tick[0], first), max(tick[1], last), tick[2] + count
+    return merged
+
+
+def _ticks_report(ticks: dict[int, list[int]]) -> dict[str, Any]:
+    """Per push tick seen in the window: how long until its first message
+    arrived, how long its messages took to all arrive, and the time between
+    ticks (the push period the fans get)."""
+    stamps = sorted(ticks)
+    first = Counter(ticks[ts][0] - ts for ts in stamps)
+    spread = Counter(ticks[ts][1] - ticks[ts][0] for ts in stamps)
+    period = Counter(b - a for a, b in itertools.pairwise(stamps))
+    return {
+        "ticks": len(stamps),
+        "first_arrival_ms_p50": _percentile(first, 0.5),
+        "first_arrival_ms_max": max(first) if first else None,
+        "arrival_spread_ms_p50": _percentile(spread, 0.5),
+        "arrival_spread_ms_max": max(spread) if spread else None,
+        "period_ms_p50": _percentile(period, 0.5),
+        "period_ms_max": max(period) if period else None,
+        "messages_per_tick_p50": _percentile(Counter(ticks[ts][2] for ts in stamps), 0.5),
+    }
+
+
 def _report(args: argparse.Namespace, url: str, run: Run) -> dict[str, Any]:
     done, seconds = run.done, args.seconds
     fans_at_start = int(_sum(done, "open_at_start"))
@@ -763,6 +871,7 @@ def _report(args: argparse.Namespace, url: str, run: Run) -> dict[str, Any]:
         "server": _server_report(run, fans_at_start, seconds),
         "push_pass": _pass_report(run),
         "delivery_lag_ms": _lag_report(_counters(done, "lag_ms")),
+        "push_ticks": _ticks_report(_merge_ticks(done)),
         "messages": {
             "status_per_second": round(status / seconds, 1),
             "status_per_fan_per_second": round(status / seconds / fans_at_start, 3)
@@ -798,7 +907,9 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="measuring window (max 300)")
     parser.add_argument("--settle", type=float, default=0.0, help="wait after the ramp (max 600)")
-    parser.add_argument("--ramp-seconds", type=float, default=300.0, help="join+connect timeout")
+    parser.add_argument(
+        "--ramp-seconds", type=float, help="join+connect timeout (default: 120 + fans/25)"
+    )
     parser.add_argument("--rate", type=int, default=600, help="admissions per minute")
     parser.add_argument("--workers", type=int, default=1, help="server workers (own server)")
     parser.add_argument("--url", help="a running onsale (default: start one)")
@@ -806,6 +917,7 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--server-pid", type=int, help="the running server's pid (with --url)")
     args = parser.parse_args(argv)
     args.clients = args.clients or max(math.ceil(args.fans / FANS_PER_CLIENT), 1)
+    args.ramp_seconds = args.ramp_seconds or min(120 + args.fans / 25, MAX_RAMP_SECONDS)
     _check(parser, args)
     return args
 

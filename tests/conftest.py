@@ -99,6 +99,7 @@ def settings(backend_urls: tuple[str, str]) -> Settings:
         background_tasks=False,
         checkout_grace_seconds=60,
         orphan_payment_seconds=0,
+        reconcile_settle_seconds=0,
         join_rate_per_minute=0,  # many fans from one test client; one test turns it on
     )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,6 +18,8 @@ from onsale.admin.routes import routes as admin_routes
 from onsale.checkout.routes import routes as checkout_routes
 from onsale.http import JSON, ErrorMiddleware, classify, http_exception, runtime_of
 from onsale.inventory.routes import routes as inventory_routes
+from onsale.monitoring import exposition, logs
+from onsale.monitoring.middleware import RequestMonitor
 from onsale.queue.routes import routes as queue_routes
 from onsale.queue.ws import routes as ws_routes
 from onsale.runtime import Runtime
@@ -55,7 +56,8 @@ async def openapi_json(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    body = await exposition.render(runtime_of(request).collector)
+    return Response(body, media_type=exposition.CONTENT_TYPE)
 
 
 def create_app(
@@ -71,6 +73,7 @@ def create_app(
             app.state.runtime = runtime
             yield
             return
+        logs.configure(cfg.log_level)
         started = await Runtime.start(cfg)
         app.state.runtime = started
         try:
@@ -91,7 +94,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(ErrorMiddleware)],
+        middleware=[Middleware(RequestMonitor), Middleware(ErrorMiddleware)],
         exception_handlers={HTTPException: http_exception},
         lifespan=lifespan,
     )

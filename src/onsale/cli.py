@@ -18,6 +18,7 @@ import uvicorn
 
 from onsale import db, settings
 from onsale.embedded import EmbeddedServers
+from onsale.monitoring import logs, multiprocess
 from onsale.runtime import Runtime, with_backends
 
 log = logging.getLogger("onsale")
@@ -33,7 +34,16 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="seed a demo event on embedded backends and serve it")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
-    demo.add_argument("--opens-in", type=int, default=60, help="seconds until the sale opens")
+    demo.add_argument(
+        "--opens-in", type=int, help="seconds until the sale opens (60; 5 with --crowd)"
+    )
+    demo.add_argument(
+        "--crowd",
+        type=int,
+        default=0,
+        metavar="N",
+        help="send N simulated fans, show their progress, check the invariants and exit",
+    )
     dbp = sub.add_parser("db", help="database tasks")
     dbp.add_argument("action", choices=["upgrade"])
     verify = sub.add_parser("verify", help="check an event's invariants")
@@ -65,6 +75,7 @@ def _resolve(cfg: settings.Settings) -> tuple[settings.Settings, EmbeddedServers
 
 
 def serve(args: argparse.Namespace) -> int:
+    multiprocess.prepare(settings.from_env().data_dir, workers=args.workers)
     cfg, servers = _resolve(settings.from_env())
     try:
         assert cfg.database_url
@@ -110,9 +121,14 @@ async def _demo(args: argparse.Namespace) -> int:
     if not os.environ.get("ONSALE_ADMIN_TOKEN"):
         os.environ["ONSALE_ADMIN_TOKEN"] = secrets.token_urlsafe(24)
     cfg = settings.from_env()
+    if args.crowd:  # the whole crowd comes from this one address
+        cfg = cfg.with_overrides(join_rate_per_minute=0)
     runtime = await Runtime.start(cfg)
+    opens_in = args.opens_in if args.opens_in is not None else (5 if args.crowd else 60)
     try:
-        venue, event = await seed(runtime.events, opens_in=timedelta(seconds=args.opens_in))
+        venue, event = await seed(
+            runtime.events, opens_in=timedelta(seconds=opens_in), busy=bool(args.crowd)
+        )
         config = uvicorn.Config(
             create_app(cfg, runtime=runtime),
             host=args.host,
@@ -121,11 +137,38 @@ async def _demo(args: argparse.Namespace) -> int:
             ws_per_message_deflate=False,
         )
         server = uvicorn.Server(config)
-        _print_demo(f"http://{args.host}:{args.port}", venue, event.id, cfg.admin_token.reveal())
-        await server.serve()
+        base = f"http://{args.host}:{args.port}"
+        _print_demo(base, venue, event.id, cfg.admin_token.reveal())
+        if not args.crowd:
+            await server.serve()
+            return 0
+        return await _crowd(server, runtime, base, venue["api_key"], event.id, args.crowd)
     finally:
         await runtime.stop()
-    return 0
+
+
+async def _crowd(
+    server: uvicorn.Server, runtime: Runtime, base: str, venue_key: str, event_id: str, fans: int
+) -> int:
+    """Serve while the crowd buys, then check the invariants (exit 1 if broken)."""
+    from onsale import crowd
+    from onsale.verify import verify_event
+
+    serving = asyncio.create_task(server.serve())
+    try:
+        for _ in range(200):  # bounded: uvicorn has no "started" event to await
+            if server.started:
+                break
+            await asyncio.sleep(0.05)
+        tally = await crowd.run(base, event_id, venue_key, fans)
+        await asyncio.sleep(1)
+        report = await verify_event(runtime.engine, runtime.inventory.store, event_id)
+    finally:
+        server.should_exit = True
+        await serving
+    print(json.dumps({"outcomes": dict(tally.outcomes), **report.as_json()}, indent=2))
+    print("VERDICT:", "PASS" if report.ok else "FAIL")
+    return 0 if report.ok else 1
 
 
 async def _verify(event_id: str) -> int:
@@ -184,9 +227,8 @@ def _db_upgrade() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cfg = settings.from_env()
-    logging.basicConfig(
-        level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(cfg.log_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     _sigterm_exits()
     commands: dict[str, Any] = {
         "serve": lambda: serve(args),

@@ -9,7 +9,14 @@ from onsale.admin.policy import Event
 from onsale.admin.service import EventService
 
 
-def demo_event_body(now: datetime, *, opens_in: timedelta = timedelta(minutes=1)) -> dict[str, Any]:
+def demo_event_body(
+    now: datetime,
+    *,
+    opens_in: timedelta = timedelta(minutes=1),
+    rate_per_minute: int = 120,
+    max_active: int = 50,
+    hold_seconds: int = 300,
+) -> dict[str, Any]:
     opens = now + opens_in
     return {
         "name": "Demo night: Les Gens du Quai",
@@ -19,8 +26,12 @@ def demo_event_body(now: datetime, *, opens_in: timedelta = timedelta(minutes=1)
             "opens_at": opens.isoformat(),
             "closes_at": (now + timedelta(days=29)).isoformat(),
         },
-        "admission": {"rate_per_minute": 120, "max_active": 50, "session_seconds": 600},
-        "hold_seconds": 300,
+        "admission": {
+            "rate_per_minute": rate_per_minute,
+            "max_active": max_active,
+            "session_seconds": 600,
+        },
+        "hold_seconds": hold_seconds,
         "limits": {"per_order": 6, "per_buyer": 6},
         "categories": [
             {
@@ -51,7 +62,7 @@ def demo_event_body(now: datetime, *, opens_in: timedelta = timedelta(minutes=1)
 
 
 async def seed(
-    events: EventService, *, opens_in: timedelta = timedelta(minutes=1)
+    events: EventService, *, opens_in: timedelta = timedelta(minutes=1), busy: bool = False
 ) -> tuple[dict[str, str], Event]:
     """Create the demo venue (a fresh slug each time) and its event."""
     now = datetime.now(UTC).replace(microsecond=0)
@@ -62,5 +73,7 @@ async def seed(
             "timezone": "Europe/Paris",
         }
     )
-    event = await events.create_event(venue["id"], demo_event_body(now, opens_in=opens_in))
+    # A crowd sells out in about a minute: admit faster, more shoppers at once.
+    pace = {"rate_per_minute": 1200, "max_active": 200, "hold_seconds": 60} if busy else {}
+    event = await events.create_event(venue["id"], demo_event_body(now, opens_in=opens_in, **pace))
     return venue, event

@@ -13,7 +13,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -64,6 +64,8 @@ def classify(exc: BaseException) -> OnsaleError | None:
     """The domain error an exception stands for, or None for a bug."""
     if isinstance(exc, OnsaleError):
         return exc
+    if isinstance(exc, ClientDisconnect):  # nobody is left to read the answer
+        return InvalidRequest("The client went away before sending its whole request")
     if isinstance(exc, redis_conn.UNAVAILABLE_ERRORS):
         return Unavailable("Redis is unavailable, retry shortly")
     if isinstance(exc, db.UNAVAILABLE_ERRORS):

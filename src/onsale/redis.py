@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from importlib import resources
 from typing import Any, Protocol
 
@@ -18,6 +19,8 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from onsale.monitoring import metrics
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ class Scripts:
         self, client: AnyRedis, package: str, names: list[str], *, prelude: str | None = None
     ) -> None:
         self._scripts: dict[str, Any] = {}
+        self._timers = {name: metrics.REDIS_SCRIPT_SECONDS.labels(name) for name in names}
         folder = resources.files(package)
         shared = (folder / f"{prelude}.lua").read_text(encoding="utf-8") if prelude else ""
         for name in names:
@@ -59,7 +63,12 @@ class Scripts:
             self._scripts[name] = client.register_script(shared + "\n" + source)
 
     async def call(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        return await self._scripts[name](keys=keys, args=args)
+        """Run script ``name``, timed in onsale_redis_script_duration_seconds."""
+        started = time.perf_counter()
+        try:
+            return await self._scripts[name](keys=keys, args=args)
+        finally:
+            self._timers[name].observe(time.perf_counter() - started)
 
 
 def _client_options() -> dict[str, Any]:

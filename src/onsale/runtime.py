@@ -22,6 +22,7 @@ from onsale.embedded import EmbeddedServers, start_embedded
 from onsale.http import classify
 from onsale.inventory.service import InventoryService
 from onsale.inventory.store import InventoryStore
+from onsale.monitoring.collector import EventCollector, monitoring_engine
 from onsale.queue.fanout import FanOut
 from onsale.queue.guard import Guard
 from onsale.queue.service import QueueService
@@ -58,6 +59,7 @@ class Runtime:
     providers: dict[str, PaymentProvider]
     fanout: FanOut
     guard: Guard
+    collector: EventCollector
     embedded: EmbeddedServers | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -103,14 +105,20 @@ class Runtime:
                 inventory_store,
                 providers,
                 timedelta(seconds=settings.orphan_payment_seconds),
+                timedelta(seconds=settings.reconcile_settle_seconds),
             ),
             providers=providers,
-            fanout=FanOut(queue_store.snapshot, queue.admitted_message),
+            fanout=FanOut(queue_store.snapshot, queue.admitted_message, queue_store.numbers),
             guard=Guard(
                 client,
                 settings.redis_prefix,
                 settings.secret_key.reveal().encode(),
                 settings.join_rate_per_minute,
+            ),
+            collector=EventCollector(
+                monitoring_engine(settings.database_url) if settings.database_url else engine,
+                client,
+                settings.redis_prefix,
             ),
         )
 

@@ -51,6 +51,9 @@ class Settings:
     reconcile_interval_seconds: float = 5.0
     # An authorized payment with no order after this long is voided.
     orphan_payment_seconds: int = 120
+    # The reconciler repairs paid orders at least this old (younger ones may
+    # still be finishing their checkout).
+    reconcile_settle_seconds: int = 10
     background_tasks: bool = True
     max_body_bytes: int = 64 * 1024
     # Joins one client (IP address) may make per minute, over all events; 0: off.
@@ -115,6 +118,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         admission_interval_seconds=_float(env, "ONSALE_ADMISSION_INTERVAL_SECONDS", 1.0),
         reconcile_interval_seconds=_float(env, "ONSALE_RECONCILE_INTERVAL_SECONDS", 5.0),
         orphan_payment_seconds=_int(env, "ONSALE_ORPHAN_PAYMENT_SECONDS", 120),
+        reconcile_settle_seconds=_int(env, "ONSALE_RECONCILE_SETTLE_SECONDS", 10),
         background_tasks=_bool(env, "ONSALE_BACKGROUND_TASKS", True),
         join_rate_per_minute=_int(env, "ONSALE_JOIN_RATE_PER_MINUTE", 60),
         push_interval_seconds=_float(env, "ONSALE_PUSH_INTERVAL_SECONDS", 1.0),

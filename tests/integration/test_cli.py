@@ -106,7 +106,7 @@ async def test_verify_passes_a_clean_sale_and_fails_an_oversold_one(
 async def test_verify_draw_recomputes_the_revealed_order(
     settings: Settings, client: httpx.AsyncClient, runtime: Runtime, make_event: MakeEvent
 ) -> None:
-    event = await make_event(opens_in=2)
+    event = await make_event(opens_in=8)
     not_yet = await asyncio.to_thread(_onsale, settings, "verify-draw", "--event", event["id"])
     assert not_yet.returncode == 1 and "not drawn yet" in not_yet.stdout
     for _ in range(20):

@@ -3,9 +3,11 @@ what a dying process or a Redis that lost its data left behind."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
@@ -179,3 +181,18 @@ async def test_a_refused_attempt_does_not_block_its_key(
         await runtime.checkout.checkout(event, hold.hold_id, "q_somebody_else", key, _body())
     paid = await runtime.checkout.checkout(event, hold.hold_id, "q_fan", key, _body())
     assert paid.status_code == 201
+
+
+async def test_the_reconciler_leaves_a_checkout_that_may_still_be_running_alone(
+    runtime: Runtime, make_event: MakeEvent, crash_at: list[str]
+) -> None:
+    """An order younger than the settle time may be between steps 3 and 4 in
+    another process: replaying it then would be a false 'repair' (and a page)."""
+    event, hold = await _event_and_hold(runtime, make_event, ["BALC-A-9"])
+    faults.arm(faults.AFTER_ORDER_COMMIT)
+    crash_at.append(faults.AFTER_ORDER_COMMIT)
+    with pytest.raises(faults.InjectedCrash):
+        await runtime.checkout.checkout(event, hold.hold_id, "q_fan", str(uuid.uuid4()), _body())
+    patient = dataclasses.replace(runtime.reconciler, settle_after=timedelta(minutes=1))
+    assert (await patient.run_once([event])).counts["commit_sold_replayed"] == 0
+    assert (await runtime.reconciler.run_once([event])).counts["commit_sold_replayed"] == 1

@@ -121,6 +121,8 @@ async def test_status_pushed_every_second_then_admitted_with_a_usable_token(
         while message["type"] == "status":
             message = await _next(ws)
         assert message["type"] == "admitted"
+        await asyncio.wait_for(ws.wait_closed(), 3)
+        assert ws.close_code == 1000  # a clean close after the last message
 
     hold = await client.post(
         f"/api/events/{ev.id}/holds",
@@ -320,3 +322,21 @@ async def test_proof_of_work_when_the_venue_asks_for_it(
     assert replay.status_code == 422
     wrong = {"pow": {"challenge": challenge["challenge"], "nonce": "not-it"}}
     assert (await client.post(f"/api/events/{event['id']}/queue", json=wrong)).status_code == 422
+
+
+async def test_a_prequeue_fan_on_the_socket_is_admitted_after_the_draw(
+    live: str, client: httpx.AsyncClient, runtime: Runtime, make_event: MakeEvent
+) -> None:
+    event = await make_event(opens_in=1.5)
+    ev = await runtime.events.get(event["id"])
+    fan = await _join(client, ev.id)
+    async with _ws(live, ev.id, fan["queue_token"]) as ws:
+        first = await _next(ws)
+        assert first["state"] == "prequeue" and first["position"] is None
+        await asyncio.sleep(max(ev.spec.sale.opens_at.timestamp() - time.time(), 0) + 0.1)
+        assert await runtime.queue.draw(ev)
+        assert await _admit_now(runtime, ev) == 1
+        message = await _next(ws)
+        while message["type"] == "status":
+            message = await _next(ws)
+        assert message["type"] == "admitted"

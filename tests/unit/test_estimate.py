@@ -17,26 +17,26 @@ def _meter(speeds: list[float], step: float = 1.0) -> RateMeter:
 
 
 def test_without_history_the_configured_rate_is_used() -> None:
-    est = estimate(100, RateMeter(), configured_per_minute=600)
+    est = estimate(100, RateMeter().speeds(), configured_per_minute=600)
     assert est.eta_seconds == 10
     assert est.eta_p90_seconds == 13  # 25 % margin until speeds are measured
 
 
 def test_measured_speed_wins_over_the_configured_rate() -> None:
     meter = _meter([20.0] * 30)  # fans who leave are skipped: serving runs faster
-    est = estimate(100, meter, configured_per_minute=600)
+    est = estimate(100, meter.speeds(), configured_per_minute=600)
     assert est.eta_seconds == 5
 
 
 def test_p90_uses_the_slow_end_of_the_measured_speeds() -> None:
     meter = _meter([10.0] * 30 + [2.0] * 20 + [10.0] * 30)
-    est = estimate(100, meter, configured_per_minute=600)
+    est = estimate(100, meter.speeds(), configured_per_minute=600)
     assert est.eta_p90_seconds > est.eta_seconds
     assert est.eta_p90_seconds == 50  # 100 places at the slowest bucket's 2/s
 
 
 def test_the_front_of_the_queue_waits_nothing() -> None:
-    assert estimate(0, _meter([5.0] * 10), 60).eta_seconds == 0
+    assert estimate(0, _meter([5.0] * 10).speeds(), 60).eta_seconds == 0
 
 
 def test_a_reset_queue_restarts_the_meter() -> None:

@@ -22,6 +22,7 @@ from onsale.admin.policy import (
     Section,
 )
 from onsale.errors import AlreadyExists
+from onsale.monitoring import timing
 from onsale.queue.repo import create_draw
 from onsale.schema import audit_log, categories, events, sections, venue_keys, venues
 
@@ -54,6 +55,7 @@ async def audit(
     )
 
 
+@timing.postgres
 async def create_venue(engine: AsyncEngine, name: str, slug: str, timezone: str) -> tuple[str, str]:
     """(venue id, API key). The key is returned once and stored only hashed.
 
@@ -84,6 +86,7 @@ async def create_venue(engine: AsyncEngine, name: str, slug: str, timezone: str)
     return venue_id, key
 
 
+@timing.postgres
 async def venue_for_key(engine: AsyncEngine, key: str) -> str | None:
     async with engine.connect() as conn:
         row = await conn.execute(
@@ -112,6 +115,7 @@ def _event_values(spec: EventSpec) -> dict[str, Any]:
     }
 
 
+@timing.postgres
 async def insert_event(engine: AsyncEngine, venue_id: str, spec: EventSpec) -> str:
     event_id = new_id("ev")
     async with engine.begin() as conn:
@@ -159,6 +163,7 @@ async def insert_event(engine: AsyncEngine, venue_id: str, spec: EventSpec) -> s
     return event_id
 
 
+@timing.postgres
 async def update_event(
     engine: AsyncEngine, event_id: str, venue_id: str, spec: EventSpec, changes: dict[str, Any]
 ) -> None:
@@ -236,17 +241,20 @@ async def _load(conn: AsyncConnection, where: Any) -> list[Event]:
     ]
 
 
+@timing.postgres
 async def get_event(engine: AsyncEngine, event_id: str) -> Event | None:
     async with engine.connect() as conn:
         found = await _load(conn, events.c.id == event_id)
     return found[0] if found else None
 
 
+@timing.postgres
 async def list_events(engine: AsyncEngine, venue_id: str) -> list[Event]:
     async with engine.connect() as conn:
         return await _load(conn, events.c.venue_id == venue_id)
 
 
+@timing.postgres
 async def live_events(engine: AsyncEngine, now: datetime) -> list[Event]:
     """Events whose pre-queue has opened and whose sale has not closed."""
     async with engine.connect() as conn:

@@ -5,6 +5,7 @@ every request.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,17 +38,33 @@ class EventService:
 
     def __post_init__(self) -> None:
         self._cache: dict[str, tuple[float, Event]] = {}
+        self._loading: dict[str, asyncio.Future[Event | None]] = {}
 
     async def get(self, event_id: str) -> Event:
-        """The event, from a cache at most two seconds old. Raises NotFound."""
+        """The event, from a cache at most two seconds old. Raises NotFound.
+
+        Concurrent misses of one event share a single Postgres read, so the
+        thousands of fans arriving at an opening do not each take a connection.
+        """
         hit = self._cache.get(event_id)
-        now = time.monotonic()
-        if hit and hit[0] > now:
+        if hit and hit[0] > time.monotonic():
             return hit[1]
-        event = await repo.get_event(self.engine, event_id) if len(event_id) <= 64 else None
+        if len(event_id) > 64:
+            raise NotFound("No such event")
+        pending = self._loading.get(event_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(event_id))
+            self._loading[event_id] = pending
+            pending.add_done_callback(lambda _: self._loading.pop(event_id, None))
+        event = await asyncio.shield(pending)
         if event is None:
             raise NotFound("No such event")
-        self._cache[event_id] = (now + CACHE_SECONDS, event)
+        return event
+
+    async def _load(self, event_id: str) -> Event | None:
+        event = await repo.get_event(self.engine, event_id)
+        if event is not None:
+            self._cache[event_id] = (time.monotonic() + CACHE_SECONDS, event)
         return event
 
     async def get_for_venue(self, event_id: str, venue_id: str) -> Event:

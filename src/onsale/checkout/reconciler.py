@@ -16,6 +16,7 @@ from onsale.admin.service import EventService, sale_of
 from onsale.checkout import repo
 from onsale.checkout.payments import PaymentError, PaymentProvider
 from onsale.inventory.store import InventoryStore
+from onsale.monitoring import metrics, timing
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +41,24 @@ class Reconciler:
     inventory: InventoryStore
     providers: dict[str, PaymentProvider]
     orphan_after: timedelta
+    # A paid order younger than this may still be finishing its checkout
+    # (steps 4 and the capture): the reconciler leaves it alone till then.
+    settle_after: timedelta = timedelta(seconds=10)
 
     async def run_once(self, extra_events: list[Event] | None = None) -> Repairs:
         repairs = Repairs()
-        events = {e.id: e for e in await self.events.live_events()}
-        for e in extra_events or []:
-            events[e.id] = e
-        for event in events.values():
-            await self.event(event, repairs)
-        await self.payments(repairs)
-        if repairs.total():
-            log.warning("reconciler repaired %s", dict(repairs.counts))
+        try:
+            events = {e.id: e for e in await self.events.live_events()}
+            for e in extra_events or []:
+                events[e.id] = e
+            for event in events.values():
+                await self.event(event, repairs)
+            await self.payments(repairs)
+        finally:  # a pass cut short by an outage still reports what it repaired
+            for kind, n in repairs.counts.items():
+                metrics.RECONCILER_REPAIRS.labels(kind).inc(n)
+            if repairs.total():
+                log.warning("reconciler repaired %s", dict(repairs.counts))
         return repairs
 
     async def event(self, event: Event, repairs: Repairs) -> None:
@@ -64,7 +72,7 @@ class Reconciler:
             repairs.add("queue_configured")
         sold = await self.inventory.sold_orders(event.id)
         engine = self.events.engine
-        for order in await repo.live_sales(engine, event.id):
+        for order in await repo.live_sales(engine, event.id, settled=self.settle_after):
             if order.order_id not in sold:
                 await self.inventory.commit_sold(
                     event.id, order.order_id, order.hold_id or "", sale_of(order)
@@ -82,7 +90,7 @@ class Reconciler:
             if await self._call(payment, "void"):
                 await repo.payment_set(engine, payment.id, "voided")
                 repairs.add("payment_voided")
-        for payment in await repo.uncaptured_paid(engine):
+        for payment in await repo.uncaptured_paid(engine, self.settle_after):
             if await self._call(payment, "capture"):
                 await repo.payment_set(engine, payment.id, "captured")
                 repairs.add("payment_captured")
@@ -95,7 +103,8 @@ class Reconciler:
         if provider is None or payment.provider_ref is None:
             return True  # nothing was charged (never authorized, or cash)
         try:
-            await getattr(provider, op)(payment.provider_ref)
+            with timing.timed(metrics.PAYMENT_CALL_SECONDS.labels(provider.name, op)):
+                await getattr(provider, op)(payment.provider_ref)
         except PaymentError as exc:
             log.warning("payment %s failed: %s", op, exc, extra={"payment_id": payment.id})
             return False

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from onsale.admin.repo import audit
 from onsale.checkout.policy import Buyer, Quote
 from onsale.errors import CheckoutInProgress, IdempotencyConflict, LimitExceeded, SeatsUnavailable
+from onsale.monitoring import timing
 from onsale.schema import idempotency, orders, payments, sections, tickets
 
 # Test-only switch for the negative control of I2: with it off, GA tickets are
@@ -41,6 +42,7 @@ class Stored:
     response: dict[str, Any]
 
 
+@timing.postgres
 async def idem_begin(
     engine: AsyncEngine, scope: str, key: str, req_hash: str, *, stale_after: timedelta
 ) -> Stored | None:
@@ -91,6 +93,7 @@ async def idem_finish(
     )
 
 
+@timing.postgres
 async def idem_store(
     engine: AsyncEngine, scope: str, key: str, status_code: int, response: dict[str, Any]
 ) -> None:
@@ -98,6 +101,7 @@ async def idem_store(
         await idem_finish(conn, scope, key, status_code, response)
 
 
+@timing.postgres
 async def idem_forget(engine: AsyncEngine, scope: str, key: str) -> None:
     """Drop an unfinished claim so that a retry runs afresh (after a 503)."""
     async with engine.begin() as conn:
@@ -129,12 +133,14 @@ def _payment(row: Any) -> Payment:
     )
 
 
+@timing.postgres
 async def get_payment(engine: AsyncEngine, payment_id: str) -> Payment | None:
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(payments).where(payments.c.id == payment_id))).first()
     return _payment(row) if row else None
 
 
+@timing.postgres
 async def reusable_payment(engine: AsyncEngine, key: str, hold_id: str) -> Payment | None:
     """An authorized payment of an earlier attempt with this key that has no
     order yet: a retry reuses it instead of charging again (I3)."""
@@ -155,6 +161,7 @@ async def reusable_payment(engine: AsyncEngine, key: str, hold_id: str) -> Payme
     return _payment(row) if row else None
 
 
+@timing.postgres
 async def payment_create(
     engine: AsyncEngine,
     *,
@@ -184,6 +191,7 @@ async def payment_create(
     return payment_id
 
 
+@timing.postgres
 async def payment_set(
     engine: AsyncEngine | AsyncConnection,
     payment_id: str,
@@ -275,6 +283,7 @@ def ticket_code() -> str:
     return secrets.token_urlsafe(12)
 
 
+@timing.postgres
 async def write_order(
     engine: AsyncEngine,
     order: NewOrder,
@@ -402,12 +411,14 @@ async def _orders(conn: AsyncConnection, where: Any, limit: int | None = None) -
     ]
 
 
+@timing.postgres
 async def get_order(engine: AsyncEngine, order_id: str) -> OrderRow | None:
     async with engine.connect() as conn:
         found = await _orders(conn, orders.c.id == order_id)
     return found[0] if found else None
 
 
+@timing.postgres
 async def event_orders(engine: AsyncEngine, event_id: str, *, search: str = "") -> list[OrderRow]:
     where = orders.c.event_id == event_id
     if search:
@@ -424,14 +435,20 @@ async def event_orders(engine: AsyncEngine, event_id: str, *, search: str = "") 
         return await _orders(conn, where)
 
 
-async def live_sales(engine: AsyncEngine, event_id: str) -> list[OrderRow]:
-    """Paid orders of an event, for rebuilding Redis and for reconciling."""
+@timing.postgres
+async def live_sales(
+    engine: AsyncEngine, event_id: str, *, settled: timedelta | None = None
+) -> list[OrderRow]:
+    """Paid orders of an event, for rebuilding Redis and for reconciling
+    (``settled``: only those older than that, whose checkout has finished)."""
+    where = sa.and_(orders.c.event_id == event_id, orders.c.status == "paid")
+    if settled is not None:
+        where = sa.and_(where, orders.c.created_at < sa.func.now() - settled)
     async with engine.connect() as conn:
-        return await _orders(
-            conn, sa.and_(orders.c.event_id == event_id, orders.c.status == "paid")
-        )
+        return await _orders(conn, where)
 
 
+@timing.postgres
 async def refunded_in_redis(
     engine: AsyncEngine, event_id: str, sold_in_redis: set[str]
 ) -> list[OrderRow]:
@@ -459,6 +476,7 @@ class Summary:
     fees_cents: int
 
 
+@timing.postgres
 async def event_summary(engine: AsyncEngine, event_id: str) -> Summary:
     async with engine.connect() as conn:
         o = (
@@ -483,6 +501,7 @@ async def event_summary(engine: AsyncEngine, event_id: str) -> Summary:
     return Summary(int(o[0]), int(o[1]), int(t[0]), int(o[2]), int(t[1]))
 
 
+@timing.postgres
 async def order_payment(engine: AsyncEngine, order_id: str) -> Payment | None:
     async with engine.connect() as conn:
         row = (
@@ -496,6 +515,7 @@ async def order_payment(engine: AsyncEngine, order_id: str) -> Payment | None:
     return _payment(row) if row else None
 
 
+@timing.postgres
 async def mark_refunded(engine: AsyncEngine, order: OrderRow, actor: str) -> bool:
     """Void the tickets and give the places back to the section counters.
     False when the order was refunded already (nothing changed)."""
@@ -536,6 +556,7 @@ async def mark_refunded(engine: AsyncEngine, order: OrderRow, actor: str) -> boo
     return True
 
 
+@timing.postgres
 async def orphan_payments(engine: AsyncEngine, older_than: timedelta) -> list[Payment]:
     """Payments begun but with no order, silent for ``older_than``."""
     async with engine.connect() as conn:
@@ -553,19 +574,26 @@ async def orphan_payments(engine: AsyncEngine, older_than: timedelta) -> list[Pa
     return [_payment(r) for r in rows]
 
 
-async def uncaptured_paid(engine: AsyncEngine) -> list[Payment]:
-    """Authorized payments whose order was written: capture is owed."""
+@timing.postgres
+async def uncaptured_paid(engine: AsyncEngine, settled: timedelta) -> list[Payment]:
+    """Authorized payments whose order was written ``settled`` ago or more:
+    their checkout died before capturing."""
     async with engine.connect() as conn:
         rows = (
             await conn.execute(
                 sa.select(payments)
-                .where(payments.c.status == "authorized", payments.c.order_id.is_not(None))
+                .where(
+                    payments.c.status == "authorized",
+                    payments.c.order_id.is_not(None),
+                    payments.c.updated_at < sa.func.now() - settled,
+                )
                 .limit(500)
             )
         ).all()
     return [_payment(r) for r in rows]
 
 
+@timing.postgres
 async def forget_stale_claims(engine: AsyncEngine, older_than: timedelta) -> int:
     async with engine.begin() as conn:
         result = await conn.execute(

@@ -33,6 +33,7 @@ from onsale.errors import (
     ValidationFailed,
 )
 from onsale.inventory.store import Hold, InventoryStore, Sale
+from onsale.monitoring import logs, metrics, timing
 from onsale.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,15 @@ class CheckoutService:
         HoldExpired, Forbidden, PaymentDeclined, SeatsUnavailable,
         LimitExceeded, Unavailable.
         """
+        logs.bind_event(event.id)
+        with timing.Outcome(metrics.CHECKOUT_SECONDS) as observed:
+            outcome = await self._checkout(event, hold_id, entry, key, body)
+            observed.outcome = outcome_code(outcome)
+        return outcome
+
+    async def _checkout(
+        self, event: Event, hold_id: str, entry: str, key: str, body: Any
+    ) -> Outcome:
         buyer, card = policy.parse_checkout(body)
         scope = f"checkout:{hold_id}"
         stored = await repo.idem_begin(
@@ -148,9 +158,10 @@ class CheckoutService:
             last4=card.last4,
         )
         try:
-            auth = await provider.authorize(
-                payment_id, quote.total_cents, quote.currency, card.number
-            )
+            with timing.timed(metrics.PAYMENT_CALL_SECONDS.labels(provider.name, "authorize")):
+                auth = await provider.authorize(
+                    payment_id, quote.total_cents, quote.currency, card.number
+                )
         except PaymentError as exc:
             await self.inventory.abort_checkout(event.id, hold.hold_id)
             raise Unavailable("The payment provider did not answer") from exc
@@ -240,7 +251,8 @@ class CheckoutService:
         if provider is None:  # cash at the counter: nobody to call
             return True
         try:
-            await getattr(provider, op)(payment.provider_ref)
+            with timing.timed(metrics.PAYMENT_CALL_SECONDS.labels(provider.name, op)):
+                await getattr(provider, op)(payment.provider_ref)
         except PaymentError:
             log.warning(
                 "payment %s failed; the reconciler retries", op, extra={"payment_id": payment_id}
@@ -306,6 +318,15 @@ class CheckoutService:
         return outcome
 
 
+def outcome_code(outcome: Outcome) -> str:
+    """``ok`` for an order, else the error code of a stored answer replayed."""
+    if outcome.status_code < 400:
+        return "ok"
+    error = outcome.body.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else "internal_error"
+
+
 def order_json(order: repo.OrderRow, order_token: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "order_id": order.order_id,
@@ -348,7 +369,8 @@ async def refund(service: CheckoutService, order: repo.OrderRow, actor: str) -> 
         provider = service.providers.get(payment.provider)
         if provider is not None:
             try:
-                await provider.refund(payment.provider_ref, payment.amount_cents)
+                with timing.timed(metrics.PAYMENT_CALL_SECONDS.labels(provider.name, "refund")):
+                    await provider.refund(payment.provider_ref, payment.amount_cents)
             except PaymentError as exc:
                 raise Unavailable("The payment provider could not refund now") from exc
     changed = await repo.mark_refunded(service.engine, order, actor)

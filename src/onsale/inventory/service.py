@@ -13,6 +13,7 @@ from onsale.admin.service import EventService
 from onsale.errors import SaleNotOpen, Unavailable, ValidationFailed
 from onsale.inventory import policy
 from onsale.inventory.store import Hold, InventoryStore
+from onsale.monitoring import metrics, timing
 
 # The most places one hold takes, however asked for: the bound policy.parse_hold
 # puts on "quantity", also for a list of seats. The box office has no per-order
@@ -38,6 +39,10 @@ class InventoryService:
         SeatsUnavailable, LimitExceeded, Forbidden, CheckoutInProgress;
         Unavailable only if the inventory cannot be built.
         """
+        with timing.Outcome(metrics.HOLD_SECONDS):
+            return await self._hold(event, entry, body, boxoffice)
+
+    async def _hold(self, event: Event, entry: str, body: Any, boxoffice: bool) -> Hold:
         if not boxoffice and event.status(datetime.now(UTC)) != "on_sale":
             raise SaleNotOpen("The online sale is not open")
         request = policy.parse_hold(event.spec, body)

@@ -41,6 +41,9 @@ class RateMeter:
             return None
         return (s1 - s0) / (t1 - t0)
 
+    def speeds(self) -> tuple[float | None, float | None]:
+        return self.speed(), self.slow_speed()
+
     def slow_speed(self) -> float | None:
         """The 10th percentile of the speeds of 10-second buckets."""
         speeds: list[float] = []
@@ -61,14 +64,16 @@ class Estimate:
     eta_p90_seconds: int
 
 
-def estimate(position: int, meter: RateMeter, configured_per_minute: int) -> Estimate:
-    """The wait of the fan ``position`` places from the front."""
-    configured = max(configured_per_minute, 1) / 60
-    speed = meter.speed()
+Speeds = tuple[float | None, float | None]  # (speed, slow speed) of a RateMeter
+
+
+def estimate(position: int, speeds: Speeds, configured_per_minute: int) -> Estimate:
+    """The wait of the fan ``position`` places from the front, given the
+    meter's ``speeds()`` (taken once per tick, not once per fan)."""
+    speed, slow = speeds
     if speed is None or speed <= 0:
-        speed = configured
+        speed = max(configured_per_minute, 1) / 60
     eta = math.ceil(position / speed) if position > 0 else 0
-    slow = meter.slow_speed()
     p90 = math.ceil(position / slow) if slow and slow > 0 else math.ceil(eta * 1.25)
     return Estimate(eta, max(p90, eta))
 

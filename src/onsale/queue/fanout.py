@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from onsale.admin.policy import Event
 from onsale.monitoring import metrics
-from onsale.queue.estimate import RateMeter, estimate, likely_sold_out
+from onsale.queue.estimate import RateMeter, Speeds, estimate, likely_sold_out
 from onsale.queue.store import Snapshot
 
 log = logging.getLogger(__name__)
@@ -31,9 +31,26 @@ TOUCH_EVERY_SECONDS = 5.0
 
 
 class Fan:
-    """One connected fan: their entry, number, and a one-message mailbox."""
+    """One connected fan: their entry, number, and a one-message mailbox.
 
-    __slots__ = ("closed", "entry", "final", "last_state", "mailbox", "number", "send", "wake")
+    A long-lived pump task per fan sends what the mailbox holds. A send that
+    does not finish within SEND_TIMEOUT_SECONDS (the socket's buffer is full:
+    the client does not read) gets the fan cut off by the next pass; no timer
+    is armed per message, so a pass allocates little per fan.
+    """
+
+    __slots__ = (
+        "closed",
+        "entry",
+        "final",
+        "last_state",
+        "mailbox",
+        "number",
+        "send",
+        "sending_since",
+        "task",
+        "wake",
+    )
 
     def __init__(self, entry: str, number: int, send: Callable[[str], Awaitable[None]]) -> None:
         self.entry = entry
@@ -44,6 +61,8 @@ class Fan:
         self.last_state = ""
         self.closed = False
         self.final = False  # the mailbox holds the last message ("admitted", "closed")
+        self.sending_since = 0.0  # monotonic start of the send under way, 0 when idle
+        self.task: asyncio.Task[None] | None = None
 
     def offer(self, message: str, *, final: bool = False) -> None:
         """Put ``message`` in the mailbox, replacing an unsent older one."""
@@ -55,18 +74,33 @@ class Fan:
         self.final = final
         self.wake.set()
 
+    def stuck(self, now: float) -> bool:
+        return bool(self.sending_since) and now - self.sending_since > SEND_TIMEOUT_SECONDS
+
+    def cut_off(self) -> None:
+        """Stop a fan that does not keep up (it reconnects and keeps its place)."""
+        self.closed = True
+        metrics.WS_SLOW_DISCONNECTS.inc()
+        if self.task is not None:
+            self.task.cancel()
+
     async def pump(self) -> None:
         """Send whatever the mailbox holds until the fan is closed or got its
-        last message. Raises TimeoutError when the socket does not keep up."""
+        last message."""
         while not self.closed:
             await self.wake.wait()
             self.wake.clear()
-            message, self.mailbox = self.mailbox, None
-            if message is not None:
-                await asyncio.wait_for(self.send(message), SEND_TIMEOUT_SECONDS)
-                metrics.WS_MESSAGES_PUSHED.inc()
-                if self.final:
-                    return
+            # The message and whether it is the last are taken together.
+            message, final = self.mailbox, self.final
+            self.mailbox = None
+            if message is None:
+                continue
+            self.sending_since = time.monotonic()
+            await self.send(message)
+            self.sending_since = 0.0
+            metrics.WS_MESSAGES_PUSHED.inc()
+            if final:
+                return
 
 
 @dataclass
@@ -76,16 +110,18 @@ class Room:
     event: Event
     fans: dict[str, Fan] = field(default_factory=dict)
     meter: RateMeter = field(default_factory=RateMeter)
+    speeds: Speeds = (None, None)  # the meter's, taken once per tick
     last_touch: float = 0.0
 
 
 AdmitHook = Callable[[Event, str], Awaitable[str]]
 Snapshotter = Callable[[str, list[str]], Awaitable[Snapshot]]
+NumberLookup = Callable[[str, list[str]], Awaitable[list[int]]]
 
 
 def status_message(fan: Fan, snap: Snapshot, room: Room) -> tuple[str, str]:
-    # "ts" is Redis' clock at the snapshot (ms): clients measure delivery lag by it.
-    """(state, JSON message) of a fan who is not admitted, from the snapshot."""
+    """(state, JSON message) of a fan who is not admitted, from the snapshot.
+    "ts" is Redis' clock at the snapshot (ms): clients measure delivery lag by it."""
     if snap.sold_out:
         return "closed", '{"type":"closed","reason":"sold_out"}'
     if fan.number <= 0:
@@ -93,7 +129,7 @@ def status_message(fan: Fan, snap: Snapshot, room: Room) -> tuple[str, str]:
             f'{{"type":"status","state":"prequeue","position":null,"ts":{snap.now_ms}}}'
         )
     position = fan.number - snap.serving
-    est = estimate(position, room.meter, snap.rate_per_minute)
+    est = estimate(position, room.speeds, snap.rate_per_minute)
     remaining = max(snap.capacity - snap.sold - snap.held, 0)
     per_order = snap.sold / snap.orders if snap.orders else 2.0
     sold_out_soon = likely_sold_out(
@@ -113,6 +149,7 @@ def status_message(fan: Fan, snap: Snapshot, room: Room) -> tuple[str, str]:
 class FanOut:
     snapshot: Snapshotter
     admitted: AdmitHook  # the "admitted" (or "closed") message of a served fan
+    numbers: NumberLookup  # queue numbers of entries (0: not drawn yet)
     rooms: dict[str, Room] = field(default_factory=dict)
     last_pass_seconds: float = 0.0
 
@@ -147,12 +184,31 @@ class FanOut:
                 touch, room.last_touch = list(room.fans), now
             snap = await self.snapshot(event_id, touch)
             room.meter.add(now, snap.serving)
+            room.speeds = room.meter.speeds()
+            if snap.drawn:
+                await self._learn_numbers(event_id, room)
             await self._push(room, snap)
         self.last_pass_seconds = time.perf_counter() - started
         metrics.WS_PUSH_PASS_SECONDS.observe(self.last_pass_seconds)
 
+    async def _learn_numbers(self, event_id: str, room: Room) -> None:
+        """After the draw, the pre-queue fans connected here learn their
+        numbers: one read for all of them, once."""
+        waiting = [fan for fan in room.fans.values() if fan.number <= 0]
+        if not waiting:
+            return
+        numbers = await self.numbers(event_id, [fan.entry for fan in waiting])
+        for fan, number in zip(waiting, numbers, strict=True):
+            fan.number = number
+
     async def _push(self, room: Room, snap: Snapshot) -> None:
+        now = time.monotonic()
         for fan in list(room.fans.values()):
+            if fan.stuck(now):
+                fan.cut_off()
+                continue
+            if fan.final:
+                continue  # its last message is on its way
             if 0 < fan.number <= snap.serving and snap.drawn:
                 # Once per fan: the socket closes after this last message.
                 fan.last_state = "admitted"
@@ -163,6 +219,10 @@ class FanOut:
             fan.offer(message, final=state == "closed")
 
     async def run(self, interval: float) -> None:
+        """A pass every ``interval`` seconds, on a fixed cadence: a slow pass
+        does not push the next one later."""
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
         while True:
             try:
                 await self.tick()
@@ -170,7 +230,8 @@ class FanOut:
                 raise
             except Exception as exc:  # Redis down: fans keep their sockets, retry
                 log.warning("fan-out tick failed: %s", exc)
-            await asyncio.sleep(interval)
+            next_at = max(next_at + interval, loop.time())
+            await asyncio.sleep(next_at - loop.time())
 
 
 async def stop_pump(task: asyncio.Task[None]) -> None:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from onsale.monitoring import timing
 from onsale.queue import draw
 from onsale.schema import draws
 
@@ -35,6 +36,7 @@ async def create_draw(conn: AsyncConnection, event_id: str) -> None:
     )
 
 
+@timing.postgres
 async def get_draw(engine: AsyncEngine, event_id: str) -> DrawRecord | None:
     async with engine.connect() as conn:
         row = (await conn.execute(sa.select(draws).where(draws.c.event_id == event_id))).first()
@@ -43,6 +45,7 @@ async def get_draw(engine: AsyncEngine, event_id: str) -> DrawRecord | None:
     return DrawRecord(row.event_id, row.commitment, bytes.fromhex(row.seed), row.entries)
 
 
+@timing.postgres
 async def ensure_draw(engine: AsyncEngine, event_id: str) -> DrawRecord:
     found = await get_draw(engine, event_id)
     if found is not None:
@@ -54,6 +57,7 @@ async def ensure_draw(engine: AsyncEngine, event_id: str) -> DrawRecord:
     return record
 
 
+@timing.postgres
 async def save_drawn(engine: AsyncEngine, event_id: str, entries: list[str]) -> None:
     """Record the drawn order (first writer wins: the draw happens once)."""
     async with engine.begin() as conn:

@@ -138,7 +138,7 @@ class QueueService:
             raise NotFound("This queue entry is unknown; join again with the same token")
         if status.position is not None:
             meter = self.meters.get(event.id, RateMeter())
-            est = estimate(status.position, meter, view.rate_per_minute)
+            est = estimate(status.position, meter.speeds(), view.rate_per_minute)
             status = replace(
                 status, eta_seconds=est.eta_seconds, eta_p90_seconds=est.eta_p90_seconds
             )
@@ -164,6 +164,7 @@ class QueueService:
         # Free expired holds first: admission counts the stock not held.
         await self.events.inventory.reclaim(event.id)
         result = await self.store.admit(event.id)
+        metrics.QUEUE_ADMISSION_RUNS.inc()
         metrics.QUEUE_ADMITTED.inc(result.admitted)
         metrics.QUEUE_SKIPPED_AWAY.inc(result.skipped)
         self.meters.setdefault(event.id, RateMeter()).add(time.monotonic(), result.serving)

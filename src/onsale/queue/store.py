@@ -187,6 +187,11 @@ class QueueStore:
         r = [int(str(v)) for v in await self._run("snapshot", event_id, [json.dumps(touch)])]
         return Snapshot(r[0], r[1], bool(r[2]), *r[3:])
 
+    async def numbers(self, event_id: str, entries: list[str]) -> list[int]:
+        """The queue numbers of ``entries`` (0 in the pre-queue, -1 unknown)."""
+        raw = await self._client.hmget(self.keys(event_id).entries, entries)
+        return [int(v) if v is not None else -1 for v in raw]
+
     async def drawn_order(self, event_id: str) -> list[str]:
         """The pre-queue entries in drawn order (empty before the draw)."""
         return [str(e) for e in await self._client.lrange(self.keys(event_id).draw_order, 0, -1)]

@@ -15,7 +15,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from onsale.errors import Forbidden, NotFound, Unauthorized
 from onsale.http import runtime_of
-from onsale.monitoring import metrics
 from onsale.queue.fanout import Fan, stop_pump
 from onsale.queue.service import status_json
 
@@ -60,20 +59,20 @@ async def _serve(websocket: WebSocket) -> None:
     first = {"type": "status", **status_json(status)}
     await websocket.send_text(json.dumps(first, separators=(",", ":")))
     rt.fanout.add(event, fan)
-    pump = asyncio.create_task(fan.pump())
+    pump = fan.task = asyncio.create_task(fan.pump())
     drain = asyncio.create_task(_drain(websocket))
+    server_ends = False
     try:
         await asyncio.wait({pump, drain}, return_when=asyncio.FIRST_COMPLETED)
-        if pump.done() and isinstance(pump.exception(), TimeoutError):
-            metrics.WS_SLOW_DISCONNECTS.inc()
-    except WebSocketDisconnect:
-        pass
+        # Decided before anything is cancelled: the server ends the talk (last
+        # message sent, or the fan cut off), so it sends a proper close frame.
+        server_ends = pump.done() and not drain.done()
     finally:
         rt.fanout.remove(event.id, fan)
         fan.closed = True
         await stop_pump(pump)
         await stop_pump(drain)
-    if pump.done() and not drain.done():
+    if server_ends:
         await websocket.close()
 
 
