@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from onsale.checkout import payments
 from onsale.runtime import Runtime
 from tests.conftest import ADMIN_TOKEN, Admit, MakeEvent, auth, event_body, iso
+from tests.integration.api_helpers import charges, error_code, hold, seat_states
 
 CARD = {"provider": "test", "card_number": "4242424242424242"}
 BUYER = {"email": "fan@example.org", "name": "Camille"}
@@ -24,14 +24,6 @@ STAT_KEYS = {"capacity", "sold", "held", "available", "queue", "orders", "revenu
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def error_code(r: httpx.Response) -> str:
-    body = r.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    code: str = body["error"]["code"]
-    return code
 
 
 async def new_venue(client: httpx.AsyncClient, slug: str) -> dict[str, str]:
@@ -61,21 +53,6 @@ async def stats(client: httpx.AsyncClient, key: str, event_id: str) -> dict[str,
     return {k: body[k] for k in STAT_KEYS}
 
 
-async def seat_states(client: httpx.AsyncClient, event_id: str) -> dict[str, str]:
-    r = await client.get(f"/api/events/{event_id}/seats")
-    assert r.status_code == 200, r.text
-    return {s["id"]: s["state"] for s in r.json()["seats"]}
-
-
-async def hold(
-    client: httpx.AsyncClient, event_id: str, access: str, body: dict[str, Any]
-) -> dict[str, Any]:
-    r = await client.post(f"/api/events/{event_id}/holds", json=body, headers=auth(access))
-    assert r.status_code == 201, r.text
-    out: dict[str, Any] = r.json()
-    return out
-
-
 async def buy(
     client: httpx.AsyncClient,
     event_id: str,
@@ -100,12 +77,6 @@ async def boxoffice(
     return await client.post(
         f"/api/admin/events/{event_id}/boxoffice", json=body, headers=auth(key)
     )
-
-
-def charges(runtime: Runtime) -> list[tuple[int, str]]:
-    provider = runtime.providers["test"]
-    assert isinstance(provider, payments.TestProvider)
-    return sorted((c.amount_cents, c.status) for c in provider.charges.values())
 
 
 # ------------------------------------------------------------------ venues

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 
 from onsale import tokens
-from onsale.checkout import payments
 from onsale.runtime import Runtime
 from tests.conftest import Admit, MakeEvent, auth, iso
+from tests.integration.api_helpers import charges, error_code, hold, seat_states
 
 CARD = {"provider": "test", "card_number": "4242424242424242"}
 DECLINED = {"provider": "test", "card_number": "4000000000000002"}
@@ -24,14 +24,6 @@ STD = {"code": "STD", "name": "Standard", "price_cents": 2500, "fee_cents": 100,
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def error_code(r: httpx.Response) -> str:
-    body = r.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    code: str = body["error"]["code"]
-    return code
 
 
 def waiting(r: httpx.Response) -> dict[str, Any]:
@@ -45,25 +37,10 @@ def parse_time(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-async def seat_states(client: httpx.AsyncClient, event_id: str) -> dict[str, str]:
-    r = await client.get(f"/api/events/{event_id}/seats")
-    assert r.status_code == 200, r.text
-    return {s["id"]: s["state"] for s in r.json()["seats"]}
-
-
 async def available(client: httpx.AsyncClient, event_id: str) -> dict[str, int]:
     r = await client.get(f"/api/events/{event_id}")
     assert r.status_code == 200, r.text
     return {s["code"]: s["available"] for s in r.json()["sections"]}
-
-
-async def hold(
-    client: httpx.AsyncClient, event_id: str, access: str, body: dict[str, Any]
-) -> dict[str, Any]:
-    r = await client.post(f"/api/events/{event_id}/holds", json=body, headers=auth(access))
-    assert r.status_code == 201, r.text
-    out: dict[str, Any] = r.json()
-    return out
 
 
 async def checkout(
@@ -107,12 +84,6 @@ def signed(kind: tokens.Kind, event_id: str, subject: str, expires_at: float) ->
 def forged(token: str) -> str:
     payload, _, mac = token.partition(".")
     return f"{payload}.{'A' if mac[0] != 'A' else 'B'}{mac[1:]}"
-
-
-def charges(runtime: Runtime) -> list[tuple[int, str]]:
-    provider = runtime.providers["test"]
-    assert isinstance(provider, payments.TestProvider)
-    return sorted((c.amount_cents, c.status) for c in provider.charges.values())
 
 
 # --------------------------------------------------------- event and seats

@@ -1,0 +1,40 @@
+"""Helpers shared by the API tests: reading answers, holding, the payment ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from onsale.checkout import payments
+from onsale.runtime import Runtime
+from tests.conftest import auth
+
+
+def error_code(r: httpx.Response) -> str:
+    body = r.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    code: str = body["error"]["code"]
+    return code
+
+
+async def seat_states(client: httpx.AsyncClient, event_id: str) -> dict[str, str]:
+    r = await client.get(f"/api/events/{event_id}/seats")
+    assert r.status_code == 200, r.text
+    return {s["id"]: s["state"] for s in r.json()["seats"]}
+
+
+async def hold(
+    client: httpx.AsyncClient, event_id: str, access: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    r = await client.post(f"/api/events/{event_id}/holds", json=body, headers=auth(access))
+    assert r.status_code == 201, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def charges(runtime: Runtime) -> list[tuple[int, str]]:
+    provider = runtime.providers["test"]
+    assert isinstance(provider, payments.TestProvider)
+    return sorted((c.amount_cents, c.status) for c in provider.charges.values())
