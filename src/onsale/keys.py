@@ -7,6 +7,7 @@ that spreads events over shards.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -71,7 +72,9 @@ class EventKeys:
         return sorted(set(self.inventory()) | set(self.queue_keys()))
 
 
+@functools.lru_cache(maxsize=4096)
 def event_keys(prefix: str, event_id: str) -> EventKeys:
+    """The keys of one event (cached: every script call of a hot sale asks)."""
     tag = f"{prefix}:{{{event_id}}}"
     return EventKeys(
         meta=f"{tag}:meta",
