@@ -205,7 +205,7 @@ def _spearman(xs: list[int], ys: list[int]) -> float:
 async def test_the_prequeue_draw_is_fair_and_anyone_can_check_it(
     client: httpx.AsyncClient, runtime: Runtime, make_event: MakeEvent
 ) -> None:
-    event = await make_event(opens_in=4, max_active=1000)
+    event = await make_event(opens_in=10, max_active=1000)
     ev = await runtime.events.get(event["id"])
     before = (await client.get(f"/api/events/{ev.id}/draw")).json()
     assert before["drawn"] is False and "seed" not in before and len(before["commitment"]) == 64
