@@ -547,7 +547,9 @@ def _bare_tokens(shoppers: int) -> list[str]:
     return [f"shopper-{i}" for i in range(shoppers)]
 
 
-def _bare(workers: int, shoppers: int, pad_calls: int = 0, wide: bool = False) -> Target:
+def _bare(
+    workers: int, shoppers: int, pad_calls: int = 0, wide: bool = False, plain_pool: bool = False
+) -> Target:
     port = _free_port()
     client = redis.Redis.from_url(REDIS_URL)
     try:
@@ -565,11 +567,14 @@ def _bare(workers: int, shoppers: int, pad_calls: int = 0, wide: bool = False) -
             "BARE_KEY_PREFIX": BARE_PREFIX,
             "BARE_PAD_CALLS": str(pad_calls),
             "BARE_WIDE": "1" if wide else "",
+            "BARE_PLAIN_POOL": "1" if plain_pool else "",
         },
         url=f"http://127.0.0.1:{port}",
         probe=_bare_probe,
         setup=lambda url: ("/api/events/bench/holds", _bare_tokens(shoppers)),
-        notes={"pad_calls": pad_calls, "wide_call": wide} if pad_calls or wide else {},
+        notes={"pad_calls": pad_calls, "wide_call": wide, "plain_pool": plain_pool}
+        if pad_calls or wide or plain_pool
+        else {},
     )
 
 
@@ -966,7 +971,9 @@ def _make(name: str, workers: int, args: argparse.Namespace) -> Target:
     if name == "onsale":
         return _onsale(workers, args.shoppers)
     if name == "bare":
-        return _bare(workers, args.shoppers, args.bare_pad_calls, args.bare_wide)
+        return _bare(
+            workers, args.shoppers, args.bare_pad_calls, args.bare_wide, args.bare_plain_pool
+        )
     return _pg(workers, args.shoppers, args.pg_lock, args.pg_preload, args.pg_keep)
 
 
@@ -1057,6 +1064,11 @@ def _parser() -> argparse.ArgumentParser:
         "--bare-wide",
         action="store_true",
         help="experiment: call the bare script with 11 KEYS and 7 ARGV, like onsale",
+    )
+    p.add_argument(
+        "--bare-plain-pool",
+        action="store_true",
+        help="experiment: redis-py's ConnectionPool in the bare app instead of the blocking one",
     )
     p.add_argument("--pg-lock", choices=sorted(pg_app.LOCKS), default="row")
     p.add_argument(

@@ -20,7 +20,7 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -60,10 +60,12 @@ async def prepare(client: Redis, prefix: str, capacity: int) -> None:
 def create_app() -> Starlette:
     url = os.environ.get("BARE_REDIS_URL", "redis://127.0.0.1:6379/5")
     prefix = os.environ.get("BARE_KEY_PREFIX", "benchholds:bare")
-    # Experiments (default off): extra HGETs in the script, and a call as wide
-    # as onsale's (11 KEYS, 7 ARGV) instead of 2 + 2.
+    # Experiments (default off): extra HGETs in the script, a call as wide as
+    # onsale's (11 KEYS, 7 ARGV) instead of 2 + 2,
     pad_calls = int(os.environ.get("BARE_PAD_CALLS", "0"))
     wide = os.environ.get("BARE_WIDE", "") == "1"
+    # and redis-py's plain pool (no asyncio.Condition + timeout per checkout)
+    plain_pool = os.environ.get("BARE_PLAIN_POOL", "") == "1"
     call_keys = keys(prefix) + ([f"{prefix}:unused{i}" for i in range(9)] if wide else [])
     extra_args = ["ga", "FLOOR", "[]", "0", "x"] if wide else []
     state: dict[str, Any] = {}
@@ -71,8 +73,12 @@ def create_app() -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Same pool shape as onsale.redis.connect, so only the app code differs.
-        pool = BlockingConnectionPool.from_url(
-            url, max_connections=64, timeout=5.0, decode_responses=True
+        pool: ConnectionPool = (
+            ConnectionPool.from_url(url, max_connections=64, decode_responses=True)
+            if plain_pool
+            else BlockingConnectionPool.from_url(
+                url, max_connections=64, timeout=5.0, decode_responses=True
+            )
         )
         client = Redis.from_pool(pool)
         state["script"] = client.register_script(script(pad_calls))
