@@ -21,67 +21,24 @@ import json
 import os
 import resource
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from scenario import event_body, free_port
 
 CARD = {"provider": "test", "card_number": "4242424242424242"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
-
-
 def _event(shoppers: int) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    rows = max(shoppers // 20 + 1, 1)
-    return {
-        "name": "Benchmark night",
-        "starts_at": _iso(now + timedelta(days=10)),
-        "sale": {
-            "prequeue_opens_at": _iso(now - timedelta(hours=1)),
-            "opens_at": _iso(now - timedelta(minutes=1)),
-            "closes_at": _iso(now + timedelta(days=9)),
-        },
-        "admission": {
-            "rate_per_minute": 1_000_000,
-            "max_active": shoppers + 10,
-            "session_seconds": 3600,
-        },
-        "hold_seconds": 600,
-        "limits": {"per_order": 6, "per_buyer": 6},
-        "categories": [
-            {
-                "code": "STD",
-                "name": "Standard",
-                "price_cents": 2500,
-                "fee_cents": 100,
-                "currency": "EUR",
-            }
-        ],
-        "sections": [
-            {"code": "FLOOR", "kind": "ga", "category": "STD", "capacity": 100_000},
-            {
-                "code": "BALC",
-                "kind": "seated",
-                "category": "STD",
-                "rows": [{"row": f"R{i}", "seats": 20} for i in range(rows)],
-            },
-        ],
-    }
+    admission = {"rate_per_minute": 1_000_000, "max_active": shoppers + 10, "session_seconds": 3600}
+    return event_body(
+        "Benchmark night", admission=admission, ga=100_000, seated_rows=max(shoppers // 20 + 1, 1)
+    )
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -176,7 +133,7 @@ async def _checkouts(client: httpx.AsyncClient, event_id: str, tokens: list[str]
 
 
 def _start_server(workers: int, admin_token: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ONSALE_ADMIN_TOKEN": admin_token, "ONSALE_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(
         [

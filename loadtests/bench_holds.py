@@ -65,7 +65,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -74,13 +73,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import redis
+from scenario import event_body, free_port, iso
 
 LOADTESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(LOADTESTS))
@@ -101,12 +101,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------- processes
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -448,38 +442,9 @@ def _onsale_env(admin_token: str) -> dict[str, str]:
     }
 
 
-def _iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
-
-
 def _event_body(shoppers: int) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    return {
-        "name": "Holds benchmark",
-        "starts_at": _iso(now + timedelta(days=10)),
-        "sale": {
-            "prequeue_opens_at": _iso(now - timedelta(hours=1)),
-            "opens_at": _iso(now - timedelta(minutes=1)),
-            "closes_at": _iso(now + timedelta(days=9)),
-        },
-        "admission": {
-            "rate_per_minute": 1_000_000,
-            "max_active": shoppers + 10,
-            "session_seconds": 3600,
-        },
-        "hold_seconds": 600,
-        "limits": {"per_order": 6, "per_buyer": 6},
-        "categories": [
-            {
-                "code": "STD",
-                "name": "Standard",
-                "price_cents": 2500,
-                "fee_cents": 100,
-                "currency": "EUR",
-            }
-        ],
-        "sections": [{"code": "FLOOR", "kind": "ga", "category": "STD", "capacity": CAPACITY}],
-    }
+    admission = {"rate_per_minute": 1_000_000, "max_active": shoppers + 10, "session_seconds": 3600}
+    return event_body("Holds benchmark", admission=admission, ga=CAPACITY)
 
 
 async def _admit_one(client: httpx.AsyncClient, event_id: str) -> str:
@@ -516,7 +481,7 @@ async def _onsale_setup(url: str, admin_token: str, shoppers: int) -> tuple[str,
 
 
 def _onsale(workers: int, shoppers: int) -> Target:
-    port, admin = _free_port(), secrets.token_urlsafe(16)
+    port, admin = free_port(), secrets.token_urlsafe(16)
     return Target(
         name="onsale",
         argv=[
@@ -550,7 +515,7 @@ def _bare_tokens(shoppers: int) -> list[str]:
 def _bare(
     workers: int, shoppers: int, pad_calls: int = 0, wide: bool = False, plain_pool: bool = False
 ) -> Target:
-    port = _free_port()
+    port = free_port()
     client = redis.Redis.from_url(REDIS_URL)
     try:
         client.delete(*lua_app.keys(BARE_PREFIX))
@@ -587,7 +552,7 @@ def _pg_reset(preload: int, keep: bool) -> dict[str, Any]:
 
 
 def _pg(workers: int, shoppers: int, lock: str, preload: int, keep: bool) -> Target:
-    port = _free_port()
+    port = free_port()
     asyncio.run(pg_app.prepare(PG_DSN, PG_CAPACITY, preload))
     return Target(
         name="pg",
@@ -998,7 +963,7 @@ def _src_fingerprint() -> dict[str, Any]:
     newest = max((f.stat().st_mtime for f in files), default=0.0)
     return {
         "sha256": digest.hexdigest()[:16],
-        "newest_file_change": _iso(datetime.fromtimestamp(newest, UTC)),
+        "newest_file_change": iso(datetime.fromtimestamp(newest, UTC)),
     }
 
 
@@ -1137,7 +1102,7 @@ def main() -> int:
     )
     report: dict[str, Any] = {
         "command": shlex.join([sys.executable, *sys.argv]),
-        "started_at": _iso(datetime.now(UTC)),
+        "started_at": iso(datetime.now(UTC)),
         "machine": {"cpus": os.cpu_count(), "load_at_start": list(os.getloadavg())},
         "load": vars(opts.load),
         "shoppers": args.shoppers,

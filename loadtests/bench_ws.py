@@ -66,7 +66,6 @@ import resource
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -80,6 +79,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from scenario import event_body, free_port, iso
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
@@ -118,16 +118,6 @@ def _raise_nofile() -> int:
 def _own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
 
 
 def _percentile(hist: Counter[int], p: float) -> int | None:
@@ -238,7 +228,7 @@ def _sample(http: httpx.Client, pid: int | None) -> ServerSample:
 
 def _start_server(workers: int, admin_token: str) -> tuple[subprocess.Popen[bytes], str]:
     """``onsale serve`` on a free loopback port; it inherits the raised file limit."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "ONSALE_ADMIN_TOKEN": admin_token,
@@ -279,34 +269,15 @@ def _stop_server(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _event_body(rate: int) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    return {
-        "name": "Websocket benchmark",
-        "starts_at": _iso(now + timedelta(days=10)),
-        "sale": {
-            "prequeue_opens_at": _iso(now - timedelta(hours=1)),
-            "opens_at": _iso(now - timedelta(minutes=1)),
-            "closes_at": _iso(now + timedelta(days=1)),
-        },
-        "admission": {
-            "rate_per_minute": rate,
-            "max_active": 1_000_000,
-            "session_seconds": 600,
-            "absent_grace_seconds": 600,
-        },
-        "hold_seconds": 600,
-        "limits": {"per_order": 6, "per_buyer": 6},
-        "categories": [
-            {
-                "code": "STD",
-                "name": "Standard",
-                "price_cents": 2500,
-                "fee_cents": 100,
-                "currency": "EUR",
-            }
-        ],
-        "sections": [{"code": "FLOOR", "kind": "ga", "category": "STD", "capacity": CAPACITY}],
+    admission = {
+        "rate_per_minute": rate,
+        "max_active": 1_000_000,
+        "session_seconds": 600,
+        "absent_grace_seconds": 600,
     }
+    return event_body(
+        "Websocket benchmark", admission=admission, ga=CAPACITY, closes_in=timedelta(days=1)
+    )
 
 
 @dataclass(frozen=True)
@@ -354,7 +325,7 @@ def _set_rate(http: httpx.Client, event: BenchEvent, rate: int) -> bool:
 
 def _close_event(http: httpx.Client, event: BenchEvent) -> bool:
     """End the event's sale now, so that no process keeps admitting into it."""
-    return _patch_event(http, event, {"sale": {"closes_at": _iso(datetime.now(UTC))}})
+    return _patch_event(http, event, {"sale": {"closes_at": iso(datetime.now(UTC))}})
 
 
 # ---------------------------------------------------------------- a client process

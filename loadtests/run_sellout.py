@@ -23,71 +23,41 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from scenario import event_body, free_port
 
 HERE = Path(__file__).resolve().parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
-
-
-def event_body(*, ga: int, rows: int, opens_in: float, rate: int) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    return {
-        "name": "Sell-out rehearsal",
-        "starts_at": _iso(now + timedelta(days=7)),
-        "sale": {
-            "prequeue_opens_at": _iso(now - timedelta(minutes=1)),
-            "opens_at": _iso(now + timedelta(seconds=opens_in)),
-            "closes_at": _iso(now + timedelta(days=6)),
-        },
-        "admission": {
-            "rate_per_minute": rate,
-            "max_active": 100,
-            "session_seconds": 300,
-            "absent_grace_seconds": 30,
-        },
-        "hold_seconds": 60,
-        "limits": {"per_order": 6, "per_buyer": 6},
-        "categories": [
-            {
-                "code": "STD",
-                "name": "Standard",
-                "price_cents": 2500,
-                "fee_cents": 100,
-                "currency": "EUR",
-            }
-        ],
-        "sections": [
-            {"code": "FLOOR", "kind": "ga", "category": "STD", "capacity": ga},
-            {
-                "code": "BALC",
-                "kind": "seated",
-                "category": "STD",
-                "rows": [{"row": chr(ord("A") + i), "seats": 10} for i in range(rows)],
-            },
-        ],
+def sellout_event(*, ga: int, rows: int, opens_in: float, rate: int) -> dict[str, Any]:
+    admission = {
+        "rate_per_minute": rate,
+        "max_active": 100,
+        "session_seconds": 300,
+        "absent_grace_seconds": 30,
     }
+    return event_body(
+        "Sell-out rehearsal",
+        admission=admission,
+        ga=ga,
+        seated_rows=rows,
+        seats_per_row=10,
+        opens_in=opens_in,
+        closes_in=timedelta(days=6),
+        hold_seconds=60,
+    )
 
 
 def start_server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "onsale.cli", "serve", "--port", str(port)], env=env
     )
@@ -253,7 +223,7 @@ def main() -> int:
         server, url = start_server(env)
     try:
         event_id, venue_key = create_event(
-            url, token, event_body(ga=args.ga, rows=args.rows, opens_in=3, rate=args.rate)
+            url, token, sellout_event(ga=args.ga, rows=args.rows, opens_in=3, rate=args.rate)
         )
         lt_env = {
             **env,

@@ -1,0 +1,69 @@
+"""What the load scripts share: a free loopback port, times as API.md writes
+them, and the event they put on sale (one category, GA and seated sections)."""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def event_body(
+    name: str,
+    *,
+    admission: dict[str, int],
+    ga: int,
+    seated_rows: int = 0,
+    seats_per_row: int = 20,
+    opens_in: float = -60,
+    closes_in: timedelta = timedelta(days=9),
+    hold_seconds: int = 600,
+) -> dict[str, Any]:
+    """An event whose pre-queue opened an hour ago and whose sale opens in
+    ``opens_in`` seconds (in the past: on sale now), with ``ga`` general
+    admission places and ``seated_rows`` rows of ``seats_per_row`` seats."""
+    now = datetime.now(UTC)
+    sections: list[dict[str, Any]] = [
+        {"code": "FLOOR", "kind": "ga", "category": "STD", "capacity": ga}
+    ]
+    if seated_rows:
+        sections.append(
+            {
+                "code": "BALC",
+                "kind": "seated",
+                "category": "STD",
+                "rows": [{"row": f"R{i}", "seats": seats_per_row} for i in range(seated_rows)],
+            }
+        )
+    return {
+        "name": name,
+        "starts_at": iso(now + timedelta(days=10)),
+        "sale": {
+            "prequeue_opens_at": iso(now - timedelta(hours=1)),
+            "opens_at": iso(now + timedelta(seconds=opens_in)),
+            "closes_at": iso(now + closes_in),
+        },
+        "admission": admission,
+        "hold_seconds": hold_seconds,
+        "limits": {"per_order": 6, "per_buyer": 6},
+        "categories": [
+            {
+                "code": "STD",
+                "name": "Standard",
+                "price_cents": 2500,
+                "fee_cents": 100,
+                "currency": "EUR",
+            }
+        ],
+        "sections": sections,
+    }
