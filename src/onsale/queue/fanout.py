@@ -111,6 +111,7 @@ class Room:
     fans: dict[str, Fan] = field(default_factory=dict)
     meter: RateMeter = field(default_factory=RateMeter)
     speeds: Speeds = (None, None)  # the meter's, taken once per tick
+    unnumbered: bool = False  # some fan here joined before the draw and lacks its number
     last_touch: float = 0.0
 
 
@@ -161,6 +162,7 @@ class FanOut:
             old.closed = True  # the same fan on a new socket: the old one stops
             old.wake.set()
         room.fans[fan.entry] = fan
+        room.unnumbered = room.unnumbered or fan.number <= 0
         metrics.WS_CONNECTIONS.set(self.connected())
 
     def remove(self, event_id: str, fan: Fan) -> None:
@@ -185,7 +187,7 @@ class FanOut:
             snap = await self.snapshot(event_id, touch)
             room.meter.add(now, snap.serving)
             room.speeds = room.meter.speeds()
-            if snap.drawn:
+            if snap.drawn and room.unnumbered:
                 await self._learn_numbers(event_id, room)
             await self._push(room, snap)
         self.last_pass_seconds = time.perf_counter() - started
@@ -195,6 +197,7 @@ class FanOut:
         """After the draw, the pre-queue fans connected here learn their
         numbers: one read for all of them, once."""
         waiting = [fan for fan in room.fans.values() if fan.number <= 0]
+        room.unnumbered = False
         if not waiting:
             return
         numbers = await self.numbers(event_id, [fan.entry for fan in waiting])
