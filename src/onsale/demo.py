@@ -33,6 +33,7 @@ def demo_event_body(
         },
         "hold_seconds": hold_seconds,
         "limits": {"per_order": 6, "per_buyer": 6},
+        "language": "fr",
         "categories": [
             {
                 "code": "STD",

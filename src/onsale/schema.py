@@ -59,6 +59,7 @@ events = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("absent_grace_seconds", sa.Integer, nullable=False, server_default="60"),
     sa.Column("pow_difficulty", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("language", sa.Text, nullable=False, server_default="en"),
     sa.CheckConstraint(
         "prequeue_opens_at <= opens_at AND opens_at < closes_at", name="events_sale_window"
     ),

@@ -95,6 +95,7 @@ def test_defaults() -> None:
     assert spec.limits == Limits(per_order=6, per_buyer=6)
     assert spec.hold_seconds == 480
     assert spec.categories[0].fee_cents == 0
+    assert spec.language == "en"
     # The pre-queue opens 30 minutes before the sale by default.
     assert spec.sale.prequeue_opens_at == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
     assert spec.sale.opens_at - spec.sale.prequeue_opens_at == timedelta(minutes=30)
@@ -419,6 +420,17 @@ def test_iso() -> None:
     assert iso(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05Z"
     plus_one = timezone(timedelta(hours=1))
     assert iso(datetime(2026, 1, 2, 3, 4, 5, tzinfo=plus_one)) == "2026-01-02T03:04:05+01:00"
+
+
+@pytest.mark.parametrize("language", ["de", "", 1, None, "EN"])
+def test_unknown_language(language: Any) -> None:
+    assert _mutated(lambda b: b.update(language=language)) == {"language": "one of en, fr"}
+
+
+def test_language_is_kept_and_patchable() -> None:
+    spec = parse_event({**example_body(), "language": "fr"})
+    assert spec.language == "fr"
+    assert apply_patch(spec, {"language": "en"}).language == "en"
 
 
 # --------------------------------------------------------------- apply_patch()

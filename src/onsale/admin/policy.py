@@ -19,6 +19,8 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 MAX_SEATS_PER_ROW = 200
 MAX_CAPACITY = 200_000
+# Languages the pages speak (see onsale/web/i18n).
+LANGUAGES = ("en", "fr")
 # Seats of one seated section: each is a Redis field built in one script, and
 # the seat map is sent whole, so the bound is lower than for GA places.
 MAX_SEATS_PER_SECTION = 20_000
@@ -86,6 +88,8 @@ class EventSpec:
     limits: Limits
     categories: tuple[Category, ...]
     sections: tuple[Section, ...]
+    # The language the fan's page opens in (the fan may switch).
+    language: str = "en"
 
     @property
     def capacity(self) -> int:
@@ -339,6 +343,9 @@ def parse_event(body: Any) -> EventSpec:
     admission = _admission(_obj(body, "admission", "admission", errors), errors)
     limits = _limits(_obj(body, "limits", "limits", errors), errors)
     hold_seconds = _int(body, "hold_seconds", "hold_seconds", errors, lo=30, hi=3600, default=480)
+    language = body.get("language", "en")
+    if language not in LANGUAGES:
+        errors.add("language", f"one of {', '.join(LANGUAGES)}")
     categories = [
         c
         for i, raw in enumerate(_list(body, "categories", "categories", errors))
@@ -361,13 +368,21 @@ def parse_event(body: Any) -> EventSpec:
     errors.raise_if_any()
     assert starts_at is not None and sale is not None
     return EventSpec(
-        name, starts_at, sale, admission, hold_seconds, limits, tuple(categories), tuple(sections)
+        name,
+        starts_at,
+        sale,
+        admission,
+        hold_seconds,
+        limits,
+        tuple(categories),
+        tuple(sections),
+        str(language),
     )
 
 
 # Fields a venue may change once an event exists. Sections and categories are
 # fixed once tickets may have been sold against them.
-PATCHABLE = ("name", "starts_at", "sale", "admission", "hold_seconds", "limits")
+PATCHABLE = ("name", "starts_at", "sale", "admission", "hold_seconds", "limits", "language")
 
 
 def apply_patch(spec: EventSpec, body: Any) -> EventSpec:
@@ -410,6 +425,7 @@ def spec_to_json(spec: EventSpec) -> dict[str, Any]:
         },
         "hold_seconds": spec.hold_seconds,
         "limits": {"per_order": spec.limits.per_order, "per_buyer": spec.limits.per_buyer},
+        "language": spec.language,
         "categories": [
             {
                 "code": c.code,

@@ -112,6 +112,7 @@ def _event_values(spec: EventSpec) -> dict[str, Any]:
         "hold_seconds": spec.hold_seconds,
         "per_order": spec.limits.per_order,
         "per_buyer": spec.limits.per_buyer,
+        "language": spec.language,
     }
 
 
@@ -210,6 +211,7 @@ def _spec(row: Any, cats: list[Any], secs: list[Any]) -> EventSpec:
             )
             for s in secs
         ),
+        language=row.language,
     )
 
 

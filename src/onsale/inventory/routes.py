@@ -75,6 +75,7 @@ async def public_event(rt: Runtime, event: Event) -> dict[str, Any]:
         "sale": public["sale"],
         "hold_seconds": spec.hold_seconds,
         "limits": public["limits"],
+        "language": spec.language,
         "categories": public["categories"],
         "sections": sections,
     }
