@@ -23,6 +23,7 @@ from onsale.monitoring.middleware import RequestMonitor
 from onsale.queue.routes import routes as queue_routes
 from onsale.queue.ws import routes as ws_routes
 from onsale.runtime import Runtime
+from onsale.web.routes import routes as web_routes
 
 
 async def healthz(request: Request) -> Response:
@@ -91,6 +92,7 @@ def create_app(
         *inventory_routes,
         *checkout_routes,
         *ws_routes,
+        *web_routes,
     ]
     app = Starlette(
         routes=routes,

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,61 +15,14 @@ import pytest
 from websockets.asyncio.client import connect
 
 from onsale.settings import Settings
+from tests import live_server
 from tests.conftest import ADMIN_TOKEN, auth, event_body
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "ONSALE_REDIS_URL": settings.redis_url or "",
-        "ONSALE_DATABASE_URL": settings.database_url or "",
-        "ONSALE_REDIS_PREFIX": settings.redis_prefix,
-        "ONSALE_SECRET_KEY": settings.secret_key.reveal(),
-        "ONSALE_ADMIN_TOKEN": ADMIN_TOKEN,
-        "ONSALE_JOIN_RATE_PER_MINUTE": "0",
-        "ONSALE_LOG_LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "onsale.cli", "serve", "--port", str(port)], env=env
-    )
-    return proc, f"127.0.0.1:{port}"
-
-
-def _wait_ready(base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{base} did not start")
 
 
 @pytest.fixture
 def two_servers(settings: Settings, runtime: Any) -> Iterator[list[tuple[Any, str]]]:
-    servers = [_start(settings), _start(settings)]
-    try:
-        for _, base in servers:
-            _wait_ready(base)
-        yield servers
-    finally:
-        for proc, _ in servers:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc, _ in servers:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with live_server.running(settings, count=2) as servers:
+        yield [(server.proc, server.host) for server in servers]
 
 
 async def _first_status(base: str, event_id: str, token: str) -> dict[str, Any]:

@@ -1,0 +1,57 @@
+"""The HTTP edge of the pages: the fan's page, the venue's page, static files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from onsale.admin.policy import LANGUAGES
+from onsale.errors import NotFound
+from onsale.http import path_param, runtime_of
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def _language(request: Request, default: str) -> str:
+    """The fan's choice (``?lang=``) when it is one we speak, else the default."""
+    chosen = request.query_params.get("lang", "")
+    return chosen if chosen in LANGUAGES else default
+
+
+async def fan_page(request: Request) -> Response:
+    rt = runtime_of(request)
+    try:
+        event = await rt.events.get(path_param(request, "event_id"))
+    except NotFound:
+        return templates.TemplateResponse(
+            request,
+            "missing.html",
+            {"language": _language(request, "en")},
+            status_code=404,
+        )
+    return templates.TemplateResponse(
+        request,
+        "fan.html",
+        {
+            "event_id": event.id,
+            "event_name": event.spec.name,
+            "language": _language(request, event.spec.language),
+        },
+    )
+
+
+async def admin_page(request: Request) -> Response:
+    return templates.TemplateResponse(request, "admin.html", {"language": _language(request, "en")})
+
+
+routes = [
+    Route("/e/{event_id}", fan_page),
+    Route("/admin", admin_page),
+    Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+]

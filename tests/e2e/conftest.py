@@ -1,0 +1,114 @@
+"""Browser tests: Debian's Chromium driven by Playwright against a real
+`onsale serve` process on the test Redis and Postgres.
+
+Each step worth looking at is saved as a screenshot under
+``test-output/e2e/<test name>/`` (see ``shots``).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from onsale.settings import Settings
+from tests import live_server
+from tests.conftest import ADMIN_TOKEN, auth
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Flags for a machine with no network and no screen: without the
+# background-networking ones Chromium keeps dialling Google's hosts.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "e2e"
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def server(settings: Settings) -> Iterator[live_server.Server]:
+    """One server for the module, its background loops (admission, push) on."""
+    with live_server.running(settings, ONSALE_BACKGROUND_TASKS="1") as servers:
+        yield servers[0]
+
+
+@pytest.fixture(scope="module")
+def api(server: live_server.Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def venue(api: httpx.Client) -> dict[str, Any]:
+    """A new venue: its id, slug and API key."""
+    slug = f"v-{uuid.uuid4().hex[:12]}"
+    r = api.post(
+        "/api/admin/venues",
+        headers=auth(ADMIN_TOKEN),
+        json={"name": "La Coopérative", "slug": slug, "timezone": "Europe/Paris"},
+    )
+    assert r.status_code == 201, r.text
+    venue: dict[str, Any] = r.json()
+    return venue
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM} (.ci/run installs it)")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator[Callable[..., Page]]:
+    """Pages, each in its own browser context (its own storage: another fan)."""
+    contexts = []
+
+    def make(**options: Any) -> Page:
+        context = browser.new_context(**options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name)
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Callable[[Page, str], Path]:
+    """``shots(page, "step")`` saves a numbered full-page screenshot of the step."""
+    folder = OUTPUT / _safe(request.node.name)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    count = 0
+
+    def shot(page: Page, step: str) -> Path:
+        nonlocal count
+        count += 1
+        path = folder / f"{count:02d}-{_safe(step)}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return shot
