@@ -204,3 +204,17 @@ draws = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("drawn_at", sa.DateTime(timezone=True)),
 )
+
+# The waiting room's counters that must outlive Redis (Redis keeps everything
+# else of the queue; a fan's number is in their signed queue token). Written
+# once per admission step and once per block of numbers, never per join.
+queue_places = sa.Table(
+    "queue_places",
+    metadata,
+    sa.Column("event_id", sa.Text, sa.ForeignKey("events.id"), primary_key=True),
+    # Numbers up to it were admitted (the serving number at the last step).
+    sa.Column("serving", sa.BigInteger, nullable=False, server_default="0"),
+    # No number above it was ever given out: numbering resumes after it.
+    sa.Column("reserved", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)

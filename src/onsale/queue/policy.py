@@ -44,6 +44,12 @@ class QueueView:
     drawn: bool
     rate_per_minute: int
     skipped: bool = False  # passed over at admission while away
+    restored_ms: int = 0  # when restored after Redis lost it (Redis clock), 0 never
+    capacity: int = 0
+    sold: int = 0
+    held: int = 0
+    orders: int = 0  # paid orders
+    abandoned: int = 0  # fans skipped as away so far
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class FanStatus:
     eta_p90_seconds: int | None = None
     session_expires_ms: int | None = None
     reason: str | None = None
+    number: int | None = None  # the fan's queue number: it never changes
+    likely_sold_out: bool | None = None
 
 
 def eta_seconds(ahead: int, rate_per_minute: int) -> int:
@@ -86,3 +94,16 @@ def fan_status(view: QueueView) -> FanStatus | None:
         ahead=position - 1,
         eta_seconds=eta_seconds(position, view.rate_per_minute),
     )
+
+
+def may_restore_session(view: QueueView, session_started_ms: int) -> bool:
+    """Whether an access token whose session started at ``session_started_ms``
+    may bring that session back: only when Redis cannot know that it ended,
+    because it lost the entry or was restored after the session began."""
+    if view.session_expires_ms > view.now_ms:
+        return False  # the session is there
+    if view.number < 0:
+        return True
+    # Granted before the restore: Redis lost whether it ended. (An access token
+    # tells the start to the second, rounded down.)
+    return session_started_ms < view.restored_ms

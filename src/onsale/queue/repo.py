@@ -1,5 +1,6 @@
-"""The pre-queue draw's record in Postgres: the commitment is there from the
-event's creation; the seed and the drawn order are revealed after the draw."""
+"""The waiting room in Postgres: the pre-queue draw's record (the commitment
+from the event's creation; the seed and the drawn order revealed after the
+draw), and the counters a Redis that lost its data is restored from."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onsale.monitoring import timing
 from onsale.queue import draw
-from onsale.schema import draws
+from onsale.schema import draws, queue_places
 
 
 @dataclass(frozen=True)
@@ -66,3 +67,53 @@ async def save_drawn(engine: AsyncEngine, event_id: str, entries: list[str]) -> 
             .where(draws.c.event_id == event_id, draws.c.entries.is_(None))
             .values(entries=entries, drawn_at=sa.func.now())
         )
+
+
+@dataclass(frozen=True)
+class Places:
+    """The durable counters of one event's queue (zeros before any)."""
+
+    serving: int = 0
+    reserved: int = 0
+
+
+@timing.postgres
+async def get_places(engine: AsyncEngine, event_id: str) -> Places:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(queue_places.c.serving, queue_places.c.reserved).where(
+                    queue_places.c.event_id == event_id
+                )
+            )
+        ).first()
+    return Places(int(row.serving), int(row.reserved)) if row else Places()
+
+
+async def _raise(engine: AsyncEngine, event_id: str, column: str, value: int) -> None:
+    """Raise one counter to ``value``; never lowers it, so concurrent writers
+    (every process runs the admission step) cannot move it back."""
+    stmt = pg_insert(queue_places).values({"event_id": event_id, column: value})
+    current = queue_places.c[column]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[queue_places.c.event_id],
+        set_={
+            column: sa.func.greatest(current, stmt.excluded[column]),
+            "updated_at": sa.func.now(),
+        },
+        where=current < stmt.excluded[column],
+    )
+    async with engine.begin() as conn:
+        await conn.execute(stmt)
+
+
+@timing.postgres
+async def save_serving(engine: AsyncEngine, event_id: str, serving: int) -> None:
+    """Record the serving number after an admission step."""
+    await _raise(engine, event_id, "serving", serving)
+
+
+@timing.postgres
+async def reserve(engine: AsyncEngine, event_id: str, upto: int) -> None:
+    """Record that numbers up to ``upto`` may be given out (before any is)."""
+    await _raise(engine, event_id, "reserved", upto)

@@ -1,13 +1,25 @@
 """The waiting room as the edges and the background task use it: joining,
 standing, the draw at the opening, and the admission step.
+
+Places outlive Redis (I6, I7) without a Postgres write per join: a fan's
+number is in their entry id, which their signed queue token carries; the
+drawn pre-queue order is in Postgres (``draws``); the serving number is saved
+once per admission step and numbers are reserved in Postgres a block at a
+time. When Redis lost an event's queue, :meth:`QueueService.restore` puts the
+counters and the drawn order back, and every fan's number comes back with
+their token (join, status poll, or their open websocket's presence).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import json
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -15,16 +27,32 @@ from typing import Any
 from onsale import tokens
 from onsale.admin.policy import Event
 from onsale.admin.service import EventService
-from onsale.errors import NotFound, Unauthorized, Unavailable
+from onsale.errors import NotFound, SaleNotOpen, SoldOut, Unauthorized, Unavailable
 from onsale.monitoring import metrics
 from onsale.queue import draw, policy, repo
-from onsale.queue.estimate import RateMeter, estimate
-from onsale.queue.store import AdmitResult, DrawPending, DrawStale, Joined, QueueStore
+from onsale.queue.estimate import RateMeter, estimate, likely_sold_out
+from onsale.queue.store import (
+    AdmitResult,
+    DrawPending,
+    DrawStale,
+    Joined,
+    QueueStore,
+    ReserveNeeded,
+)
 
 log = logging.getLogger(__name__)
 
 DRAW_ATTEMPTS = 5
 QUEUE_TOKEN_GRACE_SECONDS = 24 * 3600
+# Test-only switch (the negative control of tests/integration/
+# test_queue_durability.py): off, a Redis that lost its data loses every
+# waiting fan's place, as before places were made durable.
+DURABLE_PLACES = True
+# Numbers reserved in Postgres at a time: one write per this many joins.
+RESERVE_BLOCK = 1000
+# After a restore, admission waits this long for a fan whose number Redis
+# forgot to come back (a websocket's presence reaches Redis every 5 s).
+RETURN_SECONDS = 10.0
 
 
 def iso_seconds(unix: int) -> str:
@@ -49,6 +77,13 @@ class QueueService:
     secret: bytes
     # Serving-number samples per event, taken at each admission step.
     meters: dict[str, RateMeter] = field(default_factory=dict)
+    # The serving number this process last saved, per event.
+    saved: dict[str, int] = field(default_factory=dict)
+    # Restores and reservations under way (one per event per process).
+    _pending: dict[tuple[str, str], asyncio.Future[None]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.store.restorer = self.restore
 
     def _queue_token(self, event: Event, entry: str) -> str:
         expires = int(event.spec.sale.closes_at.timestamp()) + QUEUE_TOKEN_GRACE_SECONDS
@@ -69,7 +104,10 @@ class QueueService:
         """
         entry = self.entry_of(event.id, token) if token else new_entry_id()
         joined = await self._join(event, entry)
-        return JoinResult(entry, token or self._queue_token(event, entry), joined)
+        # A numbered entry's id carries its number: a new token names it.
+        if token is None or joined.entry != entry:
+            token = self._queue_token(event, joined.entry)
+        return JoinResult(joined.entry, token, joined)
 
     async def _join(self, event: Event, entry: str) -> Joined:
         for _ in range(DRAW_ATTEMPTS):
@@ -77,9 +115,64 @@ class QueueService:
                 return await self.store.join(event.id, entry)
             except DrawPending:
                 await self.draw(event)
+            except ReserveNeeded as need:
+                reserve = functools.partial(self._reserve, event.id, need.number)
+                await self._once("reserve", event.id, reserve)
             except Unavailable:
                 await self.events.prepare_redis(event)
         raise Unavailable("The queue is busy opening, retry shortly")
+
+    async def _once(self, kind: str, event_id: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work``, or wait for the same kind of work already under way
+        for this event in this process (thousands of joins may ask at once)."""
+        key = (kind, event_id)
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(work())
+            self._pending[key] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+        await asyncio.shield(pending)
+
+    async def _reserve(self, event_id: str, number: int) -> None:
+        """Reserve numbers in Postgres before Redis gives them: after a loss,
+        numbering resumes past every number a token may carry."""
+        upto = number + RESERVE_BLOCK
+        await repo.reserve(self.events.engine, event_id, upto)
+        await self.store.reserved(event_id, upto)
+
+    async def restore(self, event_id: str) -> None:
+        """Make Redis hold the event's queue again after it lost its data: the
+        settings and inventory (from Postgres), the serving number and the
+        reserved numbers saved, and the drawn pre-queue. Any process may call
+        it at any time; only the first call changes anything."""
+        await self._once("restore", event_id, functools.partial(self._restore, event_id))
+
+    async def _restore(self, event_id: str) -> None:
+        event = await self.events.get(event_id)
+        await self.events.prepare_redis(event)
+        places, drawn = repo.Places(), None
+        if DURABLE_PLACES:
+            places = await repo.get_places(self.events.engine, event_id)
+            record = await repo.get_draw(self.events.engine, event_id)
+            drawn = record.entries if record else None
+        after_loss = places != repo.Places() or drawn is not None
+        restored = await self.store.restore(
+            event_id,
+            serving=places.serving,
+            reserved=places.reserved,
+            drawn=drawn,
+            durable=DURABLE_PLACES,
+            return_ms=int(RETURN_SECONDS * 1000),
+            after_loss=after_loss,
+        )
+        if restored and after_loss:
+            log.warning(
+                "queue of %s restored after Redis lost it: serving %d, reserved %d, %s drawn",
+                event_id,
+                places.serving,
+                places.reserved,
+                "none" if drawn is None else len(drawn),
+            )
 
     async def draw(self, event: Event) -> bool:
         """Number the pre-queue in a random order once the sale opens; True if
@@ -133,14 +226,31 @@ class QueueService:
         """Where the fan stands. Raises NotFound for an entry Redis does not know."""
         entry = self.entry_of(event.id, token)
         view = await self.store.view(event.id, entry)
+        before_opening = time.time() < event.spec.sale.opens_at.timestamp()
+        if view.number < 0 and DURABLE_PLACES and before_opening:
+            # A pre-queue entry Redis lost before the draw: back into the pre-queue.
+            with contextlib.suppress(SaleNotOpen, SoldOut):
+                await self._join(event, entry)
+            view = await self.store.view(event.id, entry)
         status = policy.fan_status(view)
         if status is None:
             raise NotFound("This queue entry is unknown; join again with the same token")
+        if view.number > 0:
+            status = replace(status, number=view.number)
         if status.position is not None:
             meter = self.meters.get(event.id, RateMeter())
             est = estimate(status.position, meter.speeds(), view.rate_per_minute)
+            soon = likely_sold_out(
+                ahead=status.position - 1,
+                remaining=max(view.capacity - view.sold - view.held, 0),
+                tickets_per_order=view.sold / view.orders if view.orders else 2.0,
+                abandon_share=view.abandoned / view.serving if view.serving else 0.0,
+            )
             status = replace(
-                status, eta_seconds=est.eta_seconds, eta_p90_seconds=est.eta_p90_seconds
+                status,
+                eta_seconds=est.eta_seconds,
+                eta_p90_seconds=est.eta_p90_seconds,
+                likely_sold_out=soon,
             )
         return status
 
@@ -168,17 +278,22 @@ class QueueService:
         metrics.QUEUE_ADMITTED.inc(result.admitted)
         metrics.QUEUE_SKIPPED_AWAY.inc(result.skipped)
         self.meters.setdefault(event.id, RateMeter()).add(time.monotonic(), result.serving)
+        # Once per step and only on a change: O(events) writes, not O(fans).
+        if DURABLE_PLACES and result.serving and self.saved.get(event.id) != result.serving:
+            await repo.save_serving(self.events.engine, event.id, result.serving)
+            self.saved[event.id] = result.serving
         return result
 
     async def restore_session(self, event: Event, claims: tokens.Claims) -> bool:
         """Give an admitted fan back the shopping session Redis lost, from their
-        access token; False when Redis still knows the entry (then the session
-        really ended: checkout done, left, or expired)."""
+        access token; False when Redis knows the session ended (checkout done,
+        left, or expired) or the token's session is over."""
         view = await self.store.view(event.id, claims.subject)
-        if view.number >= 0:
-            return False
         session_end_ms = (claims.expires_at - event.spec.hold_seconds) * 1000
         if session_end_ms <= view.now_ms:
+            return False
+        started_ms = session_end_ms - event.spec.admission.session_seconds * 1000
+        if not policy.may_restore_session(view, started_ms):
             return False
         return await self.store.restore_session(event.id, claims.subject, session_end_ms)
 
@@ -187,13 +302,19 @@ class QueueService:
 
 
 def status_json(status: policy.FanStatus) -> dict[str, Any]:
+    """A fan's standing on the wire. ``number`` (waiting or admitted) is the
+    fan's queue number: it never changes, not even when Redis lost its data,
+    so a client can tell its place was kept."""
     out: dict[str, Any] = {"state": status.state, "position": status.position}
     if status.state == "waiting":
         out.update(
             ahead=status.ahead,
             eta_seconds=status.eta_seconds,
             eta_p90_seconds=status.eta_p90_seconds,
+            likely_sold_out=status.likely_sold_out,
         )
+    if status.number is not None and status.state in ("waiting", "admitted"):
+        out["number"] = status.number
     if status.reason:
         out["reason"] = status.reason
     return out

@@ -1,10 +1,16 @@
 """The waiting room's state in Redis: queue numbers, the serving number, the
 pre-queue and the active shoppers. Every change is one Lua script in ``lua/``.
+
+When Redis loses its data, every script answers "lost" until the queue's
+counters are restored from Postgres: the store then calls its ``restorer``
+(set by the queue service) once and runs the script again. A store without a
+restorer (tests of the scripts alone) keeps everything in Redis only.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from onsale.admin.policy import EventSpec
@@ -13,7 +19,21 @@ from onsale.keys import EventKeys, event_keys
 from onsale.queue.policy import QueueView
 from onsale.redis import AnyRedis, Scripts
 
-SCRIPTS = ["join", "draw", "admit", "status", "leave", "snapshot"]
+SCRIPTS = [
+    "join",
+    "draw",
+    "admit",
+    "status",
+    "leave",
+    "snapshot",
+    "restore",
+    "restore_draw",
+    "reserve",
+]
+# Drawn entries written back per script call after a loss (a call blocks Redis).
+RESTORE_CHUNK = 2000
+
+Restorer = Callable[[str], Awaitable[None]]
 
 
 class DrawPending(Exception):
@@ -24,10 +44,19 @@ class DrawStale(Exception):
     """The pre-queue changed between reading it and drawing it."""
 
 
+class ReserveNeeded(Exception):
+    """The next number is past the numbers reserved in Postgres."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(f"number {number} is not reserved yet")
+        self.number = number
+
+
 @dataclass(frozen=True)
 class Joined:
     number: int  # 0 while in the pre-queue
     new: bool
+    entry: str = ""  # the entry id, which carries the number with durable places
 
 
 @dataclass(frozen=True)
@@ -75,29 +104,47 @@ class QueueStore:
         self._client = client
         self._prefix = prefix
         self._scripts = Scripts(client, "onsale.queue.lua", SCRIPTS, prelude="_lib")
+        # Restores an event's counters from Postgres after Redis lost them.
+        self.restorer: Restorer | None = None
 
     def keys(self, event_id: str) -> EventKeys:
         return event_keys(self._prefix, event_id)
 
-    async def _run(self, name: str, event_id: str, args: list[object]) -> list[object]:
+    async def _call(self, name: str, event_id: str, args: list[object]) -> list[object]:
         reply: list[object] = await self._scripts.call(name, self.keys(event_id).queue_keys(), args)
         return reply
 
+    async def _run(self, name: str, event_id: str, args: list[object]) -> list[object]:
+        """Run a queue script; when the queue lost its data, restore it first.
+
+        Raises Unavailable when it cannot be restored (not configured, or no
+        restorer)."""
+        reply = await self._call(name, event_id, args)
+        if reply and reply[0] == "lost":
+            if self.restorer is None:
+                raise Unavailable("The queue is being prepared, retry shortly")
+            await self.restorer(event_id)
+            reply = await self._call(name, event_id, args)
+            if reply and reply[0] == "lost":
+                raise Unavailable("The queue is being restored, retry shortly")
+        return reply
+
     async def configure(self, event_id: str, spec: EventSpec) -> None:
-        """Write the event's sale window and admission settings (idempotent)."""
+        """Write the event's sale window and admission settings (idempotent).
+        Without a restorer, the queue is ready at once (nothing to restore)."""
         sale, adm = spec.sale, spec.admission
-        await self._client.hset(
-            self.keys(event_id).queue,
-            mapping={
-                "prequeue_ms": _ms(sale.prequeue_opens_at.timestamp()),
-                "opens_ms": _ms(sale.opens_at.timestamp()),
-                "closes_ms": _ms(sale.closes_at.timestamp()),
-                "rate": adm.rate_per_minute,
-                "max_active": adm.max_active,
-                "session_ms": adm.session_seconds * 1000,
-                "grace_ms": adm.absent_grace_seconds * 1000,
-            },
-        )
+        mapping: dict[str | bytes, str | int] = {
+            "prequeue_ms": _ms(sale.prequeue_opens_at.timestamp()),
+            "opens_ms": _ms(sale.opens_at.timestamp()),
+            "closes_ms": _ms(sale.closes_at.timestamp()),
+            "rate": adm.rate_per_minute,
+            "max_active": adm.max_active,
+            "session_ms": adm.session_seconds * 1000,
+            "grace_ms": adm.absent_grace_seconds * 1000,
+        }
+        if self.restorer is None:
+            mapping["restored"] = "1"
+        await self._client.hset(self.keys(event_id).queue, mapping=mapping)  # type: ignore[arg-type]
 
     async def is_configured(self, event_id: str) -> bool:
         return bool(await self._client.hexists(self.keys(event_id).queue, "opens_ms"))
@@ -110,8 +157,10 @@ class QueueStore:
         """
         reply = await self._run("join", event_id, [entry])
         if reply[0] == "ok":
-            return Joined(int(str(reply[1])), reply[2] == "new")
+            return Joined(int(str(reply[1])), reply[2] == "new", str(reply[3]))
         code = reply[1]
+        if code == "reserve":
+            raise ReserveNeeded(int(str(reply[2])))
         if code == "sale_not_open":
             raise SaleNotOpen()
         if code == "sold_out":
@@ -155,7 +204,52 @@ class QueueStore:
             drawn=bool(r[6]),
             rate_per_minute=r[7],
             skipped=bool(r[8]),
+            restored_ms=r[9],
+            capacity=r[10],
+            sold=r[11],
+            held=r[12],
+            orders=r[13],
+            abandoned=r[14],
         )
+
+    async def restore(
+        self,
+        event_id: str,
+        *,
+        serving: int,
+        reserved: int,
+        drawn: list[str] | None,
+        durable: bool,
+        return_ms: int,
+        after_loss: bool,
+    ) -> bool:
+        """Put back the counters (and the drawn pre-queue) of a queue whose
+        data Redis lost, or mark a new queue ready; False if it was already.
+        Safe to run from two processes at once. Raises Unavailable when the
+        queue is not configured."""
+        order = drawn or []
+        for offset in range(0, len(order), RESTORE_CHUNK):
+            chunk = order[offset : offset + RESTORE_CHUNK]
+            await self._call("restore_draw", event_id, [offset, json.dumps(chunk)])
+        reply = await self._call(
+            "restore",
+            event_id,
+            [
+                serving,
+                max(reserved, len(order)),
+                int(drawn is not None),
+                int(durable),
+                return_ms,
+                int(after_loss),
+            ],
+        )
+        if reply[0] != "ok":
+            raise Unavailable("The queue is being prepared, retry shortly")
+        return reply[1] == "restored"
+
+    async def reserved(self, event_id: str, upto: int) -> None:
+        """Numbers up to ``upto`` are reserved in Postgres: joins may give them."""
+        await self._call("reserve", event_id, [upto])
 
     async def restore_session(self, event_id: str, entry: str, expires_ms: int) -> bool:
         """Put ``entry`` back among the active shoppers (if it is not there)."""

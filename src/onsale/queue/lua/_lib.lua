@@ -15,7 +15,20 @@
 --   9 draw_order list the pre-queue in drawn order
 --  10 sold_orders hash (inventory) order_id -> sale: counts orders
 --  11 by_entry  hash  (inventory) entry -> live hold: counts shoppers holding
--- Queue hash fields also: grace_ms (absence allowed), abandoned (skipped count).
+-- Queue hash fields also: grace_ms (absence allowed), abandoned (skipped count),
+-- and for surviving a Redis that lost its data (onsale.queue.service.restore):
+--   restored      "1" once the counters are restored from Postgres (or the
+--                 queue is new); until then every script answers {"lost"}
+--   places        "1": numbers are durable: a fan numbered at join gets an
+--                 entry id carrying its number ("q_<hex>-<n>", signed in
+--                 its token) and gets that number back after a loss
+--   durable       numbers up to it are reserved in Postgres; a join past it
+--                 waits for a reservation (so no number is given twice)
+--   lost_serving  the serving number restored: numbers up to it were
+--                 admitted before the loss
+--   restored_ms   when it was restored (Redis clock)
+--   after_loss    "1" when Postgres had counters (Redis really lost them)
+--   return_ms     how long admission waits for a number Redis forgot
 
 local K_QUEUE, K_ENTRIES, K_NUMBERS, K_PREQUEUE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_ACTIVE, K_META, K_SEEN, K_SKIPPED = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
@@ -38,4 +51,30 @@ end
 
 local function mget(key, field)
   return tonumber(redis.call('HGET', key, field) or '0')
+end
+
+-- The queue lost its data and the counters are not restored yet.
+local function lost()
+  return redis.call('HGET', K_QUEUE, 'restored') ~= '1'
+end
+
+-- An entry Redis forgot comes back with the number its id carries: it gets
+-- that number again. Returns the number, or nil when the id carries none,
+-- places are not durable, or another entry holds the number.
+local function reinsert(entry, now)
+  if redis.call('HGET', K_QUEUE, 'places') ~= '1' then return nil end
+  local n = tonumber(string.match(entry, '%-(%d+)$') or '')
+  if not n or n <= 0 then return nil end
+  local holder = redis.call('HGET', K_NUMBERS, n)
+  if holder and holder ~= entry then return nil end
+  if n > qget('next') then redis.call('HSET', K_QUEUE, 'next', n) end
+  redis.call('HSET', K_ENTRIES, entry, n)
+  redis.call('HSET', K_NUMBERS, n, entry)
+  redis.call('ZADD', K_SEEN, now, entry)
+  -- Admission passed this number while Redis did not know it and its fan did
+  -- not come back in time: like a fan away past the grace, they line up again.
+  if n <= qget('serving') and n > qget('lost_serving') then
+    redis.call('SADD', K_SKIPPED, entry)
+  end
+  return n
 end

@@ -8,10 +8,17 @@
 -- status poll or a join) are skipped: they take no slot and no budget, so
 -- admission never stalls on people who left. At most 1000 are skipped a call.
 --
+-- After Redis lost its data, a number whose fan has not come back yet (their
+-- token re-inserts them) is waited for during return_ms from the restore,
+-- then passed like an absent fan's (at most 5000 a call): admission never
+-- hands a place to nobody, and never stalls for long.
+--
 -- KEYS: the queue keys (see _lib.lua).
 -- ARGV: none (the rate and limits are in the queue hash)
--- Returns {admitted now, serving, next, active shoppers, skipped now}.
+-- Returns {admitted now, serving, next, active shoppers, skipped now}, or
+-- {"lost"} (restore the counters first).
 
+if lost() then return {'lost'} end
 if redis.call('HGET', K_QUEUE, 'drawn') ~= '1' then return {0, 0, qget('next'), 0, 0} end
 local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', K_ACTIVE, '-inf', now)
@@ -37,11 +44,18 @@ end
 local grace = qget('grace_ms')
 local cutoff = now - grace
 local expires = now + qget('session_ms')
-local admitted, skipped = 0, 0
-while serving < next_no and skipped < 1000 do
+local admitted, skipped, passed = 0, 0, 0
+local places = redis.call('HGET', K_QUEUE, 'places') == '1'
+local returning = now < qget('restored_ms') + qget('return_ms')
+while serving < next_no and skipped < 1000 and passed < 5000 do
   local entry = redis.call('HGET', K_NUMBERS, serving + 1)
   local seen = entry and tonumber(redis.call('ZSCORE', K_SEEN, entry) or now) or now
-  if entry and grace > 0 and seen < cutoff then
+  if places and not entry and returning then
+    break
+  elseif places and not entry then
+    -- Not counted as abandoned: most such numbers were reserved, never given.
+    passed = passed + 1
+  elseif entry and grace > 0 and seen < cutoff then
     redis.call('SADD', K_SKIPPED, entry)
     skipped = skipped + 1
   elseif admitted < limit then

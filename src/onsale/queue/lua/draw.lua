@@ -7,9 +7,11 @@
 --
 -- KEYS: the queue keys (see _lib.lua).
 -- ARGV: 1 JSON list of every pre-queue entry, in drawn order
--- Returns {"ok", "drawn"|"already"} or {"err", "early"|"stale"}: stale means the
--- list is not exactly the pre-queue (someone joined meanwhile): draw again.
+-- Returns {"ok", "drawn"|"already"}, {"lost"} (restore the counters first) or
+-- {"err", "early"|"stale"}: stale means the list is not exactly the pre-queue
+-- (someone joined meanwhile): draw again.
 
+if lost() then return {'lost'} end
 if redis.call('HGET', K_QUEUE, 'drawn') == '1' then return {'ok', 'already'} end
 local now = now_ms()
 if now < qget('opens_ms') then return {'err', 'early'} end

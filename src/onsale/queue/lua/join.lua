@@ -4,33 +4,50 @@
 -- was skipped at admission for being away longer than the grace period: then
 -- it lines up again at the back. Joining marks the fan present.
 --
+-- With durable places, a new numbered entry's id gets its number appended
+-- ("<entry>-<n>"), so that its signed token brings the number back after Redis
+-- lost its data; and no number past the Postgres reservation is given out.
+--
 -- KEYS: the queue keys (see _lib.lua).
 -- ARGV: 1 entry id (the fan's existing entry, or a new one)
--- Returns {"ok", number, "same"|"new"} (number 0: in the pre-queue) or
--- {"err", code}: not_configured, sale_not_open, sold_out, draw_pending (the
--- sale is open but the pre-queue is not drawn yet: draw, then join again).
+-- Returns {"ok", number, "same"|"new", entry id} (number 0: in the pre-queue),
+-- {"lost"} (restore the counters first), {"err", "reserve", number} (reserve
+-- numbers up to at least it in Postgres, then join again) or {"err", code}:
+-- not_configured, sale_not_open, sold_out, draw_pending (the sale is open but
+-- the pre-queue is not drawn yet: draw, then join again).
 
+if lost() then return {'lost'} end
 local entry = ARGV[1]
 local now = now_ms()
-local known = redis.call('HGET', K_ENTRIES, entry)
+local known = redis.call('HGET', K_ENTRIES, entry) or reinsert(entry, now)
 -- A fan skipped while away lines up again at the back (a new number, "new").
 if known and redis.call('SISMEMBER', K_SKIPPED, entry) == 0 then
   redis.call('ZADD', K_SEEN, now, entry)
-  return {'ok', tonumber(known), 'same'}
+  return {'ok', tonumber(known), 'same', entry}
 end
 if redis.call('EXISTS', K_QUEUE) == 0 then return {'err', 'not_configured'} end
 
 if now < qget('prequeue_ms') or now >= qget('closes_ms') then return {'err', 'sale_not_open'} end
 if sold_out() then return {'err', 'sold_out'} end
-redis.call('ZADD', K_SEEN, now, entry)
-redis.call('SREM', K_SKIPPED, entry)
 if now < qget('opens_ms') then
+  redis.call('ZADD', K_SEEN, now, entry)
+  redis.call('SREM', K_SKIPPED, entry)
   redis.call('SADD', K_PREQUEUE, entry)
   redis.call('HSET', K_ENTRIES, entry, 0)
-  return {'ok', 0, 'new'}
+  return {'ok', 0, 'new', entry}
 end
 if redis.call('HGET', K_QUEUE, 'drawn') ~= '1' then return {'err', 'draw_pending'} end
-local n = redis.call('HINCRBY', K_QUEUE, 'next', 1)
+local n = qget('next') + 1
+local durable = redis.call('HGET', K_QUEUE, 'places') == '1'
+if durable then
+  if n > qget('durable') then return {'err', 'reserve', n} end
+  -- A skipped fan lining up again keeps its id (and the number it carries,
+  -- which a restore then finds passed: it lines up again).
+  if not known then entry = entry .. '-' .. n end
+end
+redis.call('HSET', K_QUEUE, 'next', n)
+redis.call('ZADD', K_SEEN, now, entry)
+redis.call('SREM', K_SKIPPED, entry)
 redis.call('HSET', K_ENTRIES, entry, n)
 redis.call('HSET', K_NUMBERS, n, entry)
-return {'ok', n, 'new'}
+return {'ok', n, 'new', entry}

@@ -2,14 +2,23 @@
 -- to push every fan connected to it their standing; also marks those fans
 -- present. One round trip per event per process per tick, whatever the fans.
 --
+-- After Redis lost its data, the touched entries it forgot get back the
+-- number their ids carry: fans whose socket stayed open keep their place.
+--
 -- KEYS: the queue keys (see _lib.lua).
 -- ARGV: 1 JSON list of entries to mark present now (may be empty)
--- Returns {serving, next, drawn 0|1, active shoppers, capacity, sold, held,
---          abandoned (skipped so far), now ms, rate per minute, paid orders,
---          pre-queue size}
+-- Returns {"lost"} (restore the counters first) or {serving, next, drawn 0|1,
+--          active shoppers, capacity, sold, held, abandoned (skipped so far),
+--          now ms, rate per minute, paid orders, pre-queue size}
 
+if lost() then return {'lost'} end
 local now = now_ms()
 local touch = cjson.decode(ARGV[1])
+if #touch > 0 and redis.call('HGET', K_QUEUE, 'after_loss') == '1' then
+  for _, entry in ipairs(touch) do
+    if redis.call('HEXISTS', K_ENTRIES, entry) == 0 then reinsert(entry, now) end
+  end
+end
 for i = 1, #touch, 500 do
   local args = {}
   for j = i, math.min(i + 499, #touch) do
