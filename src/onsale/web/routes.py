@@ -13,6 +13,7 @@ from starlette.templating import Jinja2Templates
 from onsale.admin.policy import LANGUAGES
 from onsale.errors import NotFound
 from onsale.http import path_param, runtime_of
+from onsale.web.strings import dictionary
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -35,14 +36,21 @@ async def fan_page(request: Request) -> Response:
             {"language": _language(request, "en")},
             status_code=404,
         )
+    language = _language(request, event.spec.language)
     return templates.TemplateResponse(
         request,
         "fan.html",
         {
             "event_id": event.id,
             "event_name": event.spec.name,
-            "language": _language(request, event.spec.language),
+            "language": language,
+            "other_language": next(x for x in LANGUAGES if x != language),
+            "t": dictionary(language),
+            # A hint only: the join asks for a challenge when the server says so.
+            "pow_difficulty": event.spec.admission.pow_difficulty,
         },
+        # The shell is per event and language; the live state comes from the API.
+        headers={"Cache-Control": "no-cache"},
     )
 
 
