@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from onsale.settings import Settings
 from tests import live_server
-from tests.conftest import ADMIN_TOKEN, auth
+from tests.conftest import ADMIN_TOKEN, auth, event_body
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Flags for a machine with no network and no screen: without the
@@ -112,3 +112,44 @@ def shots(request: pytest.FixtureRequest) -> Callable[[Page, str], Path]:
         return path
 
     return shot
+
+
+@pytest.fixture
+def event_of(api: httpx.Client, venue: dict[str, Any]) -> Callable[..., str]:
+    """``event_of(**event_body_options, language=..., pow_difficulty=...)``: a
+    new event of the venue; its id."""
+
+    def make(language: str = "en", pow_difficulty: int = 0, **options: Any) -> str:
+        body = {**event_body(**options), "language": language}
+        body["admission"] = {**body["admission"], "pow_difficulty": pow_difficulty}
+        r = api.post("/api/admin/events", headers=auth(venue["api_key"]), json=body)
+        assert r.status_code == 201, r.text
+        event_id: str = r.json()["id"]
+        return event_id
+
+    return make
+
+
+@pytest.fixture
+def fan_page(
+    server: live_server.Server, new_page: Callable[..., Page]
+) -> Iterator[Callable[..., Page]]:
+    """``fan_page(event_id)``: a new fan (own browser context) on the event's
+    page. Any uncaught script error or console error fails the test."""
+    errors: list[str] = []
+
+    def make(event_id: str, query: str = "", **options: Any) -> Page:
+        page = new_page(**options)
+        page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+        page.on(
+            "console",
+            lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None,
+        )
+        page.goto(f"{server.url}/e/{event_id}{query}")
+        return page
+
+    yield make
+    # Answers the page expects (a 409 for a taken seat, a 402 for a declined
+    # card) are logged by Chromium as failed loads: those are not script errors.
+    real = [e for e in errors if "the server responded with a status of" not in e]
+    assert not real, real

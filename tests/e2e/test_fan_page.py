@@ -1,0 +1,187 @@
+"""The fan's page in a real browser against a real server: queue, seats,
+checkout and tickets, as fans meet them (API.md "Pages" testids only)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+GOOD_CARD = "4242424242424242"
+DECLINED_CARD = "4000000000000002"
+# Admission runs once a second on the server; allow for a slow, shared machine.
+ADMIT_MS = 20_000
+
+Shots = Callable[[Page, str], Path]
+
+
+def join_and_shop(page: Page) -> None:
+    page.get_by_test_id("queue-join").click()
+    expect(page.get_by_test_id("hold-submit")).to_be_visible(timeout=ADMIT_MS)
+
+
+def pay(page: Page, card: str, name: str = "Camille Martin") -> None:
+    page.get_by_test_id("checkout-name").fill(name)
+    page.get_by_test_id("checkout-email").fill("camille@example.org")
+    page.get_by_test_id("checkout-card").fill(card)
+    page.get_by_test_id("checkout-submit").click()
+
+
+def seat(page: Page, seat_id: str) -> Locator:
+    return page.get_by_test_id(f"seat-{seat_id}")
+
+
+def test_prequeue_to_tickets_and_reload(
+    event_of: Callable[..., str], fan_page: Callable[..., Page], shots: Shots
+) -> None:
+    event_id = event_of(opens_in=8, prequeue_in=-60)
+    page = fan_page(event_id)
+    expect(page.get_by_test_id("queue-join")).to_be_visible()
+    shots(page, "prequeue open")
+    page.get_by_test_id("queue-join").click()
+    expect(page.get_by_test_id("queue-state")).to_have_text("prequeue")
+    page.reload()  # the place survives a reload: no join button, same state
+    expect(page.get_by_test_id("queue-state")).to_have_text("prequeue")
+    expect(page.get_by_test_id("queue-join")).to_be_hidden()
+    shots(page, "in the pre-queue")
+
+    expect(page.get_by_test_id("hold-submit")).to_be_visible(timeout=ADMIT_MS)
+    expect(page.get_by_test_id("queue-state")).to_have_text("admitted")
+    for seat_id in ("BALC-A-3", "BALC-A-4"):
+        seat(page, seat_id).click()
+        expect(seat(page, seat_id)).to_have_attribute("aria-pressed", "true")
+    shots(page, "two seats chosen")
+    page.get_by_test_id("hold-submit").click()
+    expect(page.get_by_test_id("hold-expires")).to_have_text(re.compile(r"^\d+:\d\d$"))
+    expect(seat(page, "BALC-A-3")).to_have_attribute("data-state", "mine")
+    expect(page.locator("#breakdown")).to_contain_text("€52.00")
+    shots(page, "held")
+
+    pay(page, GOOD_CARD)
+    confirmation = page.get_by_test_id("order-confirmation")
+    expect(confirmation).to_be_visible()
+    expect(page.get_by_test_id("ticket")).to_have_count(2)
+    order_id = confirmation.get_attribute("data-order-id")
+    assert order_id and order_id in confirmation.inner_text()
+    expect(page.locator("[data-testid=ticket] svg")).to_have_count(2)
+    shots(page, "tickets")
+
+    page.reload()
+    expect(page.get_by_test_id("ticket")).to_have_count(2)
+    expect(page.get_by_test_id("order-confirmation")).to_contain_text(order_id)
+    shots(page, "tickets after reload")
+
+
+def test_two_fans_race_for_one_seat(
+    event_of: Callable[..., str], fan_page: Callable[..., Page], shots: Shots
+) -> None:
+    event_id = event_of()
+    fans = [fan_page(event_id), fan_page(event_id)]
+    for page in fans:
+        join_and_shop(page)
+        seat(page, "BALC-B-5").click()
+    for page in fans:  # both requests leave before either answer is shown
+        page.get_by_test_id("hold-submit").click(no_wait_after=True)
+    outcomes = []
+    for page in fans:
+        either = "[data-testid=hold-expires]:visible, [data-testid=error-message]:visible"
+        expect(page.locator(either)).to_have_count(1)
+        outcomes.append(page.get_by_test_id("hold-expires").is_visible())
+    assert sorted(outcomes) == [False, True], outcomes
+    winner, loser = (fans[0], fans[1]) if outcomes[0] else (fans[1], fans[0])
+    expect(loser.get_by_test_id("error-message")).to_contain_text("taken")
+    expect(loser.get_by_test_id("error-message")).to_contain_text("BALC-B-5")
+    expect(seat(loser, "BALC-B-5")).to_have_attribute("data-state", "held")
+    expect(seat(loser, "BALC-B-5")).to_have_attribute("aria-pressed", "false")
+    expect(seat(winner, "BALC-B-5")).to_have_attribute("data-state", "mine")
+    shots(winner, "winner")
+    shots(loser, "loser sees the seat taken")
+
+
+def test_declined_card_then_a_good_one_on_the_same_hold(
+    event_of: Callable[..., str], fan_page: Callable[..., Page], shots: Shots
+) -> None:
+    event_id = event_of()
+    page = fan_page(event_id)
+    join_and_shop(page)
+    page.get_by_test_id("ga-quantity").fill("2")
+    page.get_by_test_id("hold-submit").click()
+    expires = page.get_by_test_id("hold-expires")
+    expect(expires).to_be_visible()
+    hold_id = page.evaluate(f"JSON.parse(localStorage['onsale.fan.{event_id}']).hold.hold_id")
+
+    pay(page, DECLINED_CARD)
+    expect(page.get_by_test_id("error-message")).to_contain_text("declined")
+    expect(expires).to_be_visible()
+    expect(page.get_by_test_id("checkout-card")).to_be_focused()
+    shots(page, "declined")
+    assert hold_id == page.evaluate(
+        f"JSON.parse(localStorage['onsale.fan.{event_id}']).hold.hold_id"
+    )
+
+    page.get_by_test_id("checkout-card").fill(GOOD_CARD)
+    page.get_by_test_id("checkout-submit").click()
+    expect(page.get_by_test_id("ticket")).to_have_count(2)
+    expect(page.get_by_test_id("error-message")).to_be_hidden()
+    shots(page, "paid with the second card")
+
+
+@pytest.mark.timeout(90)
+def test_hold_that_expires_in_the_page(
+    event_of: Callable[..., str], fan_page: Callable[..., Page], shots: Shots
+) -> None:
+    event_id = event_of(hold_seconds=30)
+    page = fan_page(event_id)
+    join_and_shop(page)
+    seat(page, "BALC-A-1").click()
+    page.get_by_test_id("hold-submit").click()
+    expect(page.get_by_test_id("hold-expires")).to_be_visible()
+    shots(page, "held for 30 s")
+    expect(page.get_by_test_id("error-message")).to_contain_text("expired", timeout=45_000)
+    expect(page.get_by_test_id("hold-expires")).to_be_hidden()
+    expect(page.get_by_test_id("hold-submit")).to_be_visible()
+    expect(seat(page, "BALC-A-1")).to_have_attribute("data-state", "free")
+    shots(page, "back to seat choice")
+
+
+def test_french_keyboard_only_with_proof_of_work(
+    event_of: Callable[..., str], fan_page: Callable[..., Page], shots: Shots
+) -> None:
+    event_id = event_of(language="fr", pow_difficulty=12, ga=0)
+    page = fan_page(event_id)
+    expect(page.locator("html")).to_have_attribute("lang", "fr")
+    expect(page.get_by_test_id("queue-join")).to_have_text("Entrer dans la file")
+    page.get_by_test_id("queue-join").focus()
+    page.keyboard.press("Enter")  # solves the proof of work, then joins
+    expect(page.get_by_test_id("hold-submit")).to_be_visible(timeout=ADMIT_MS)
+    expect(page.locator("#shop-title")).to_be_focused()
+
+    page.keyboard.press("Tab")  # into the map: its first seat
+    expect(seat(page, "BALC-A-1")).to_be_focused()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Space")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    for seat_id in ("BALC-A-2", "BALC-B-2"):
+        expect(seat(page, seat_id)).to_have_attribute("aria-pressed", "true")
+    label = seat(page, "BALC-B-2").get_attribute("aria-label")
+    assert label == "Section BALC, rang B, place 2, choisie"
+    shots(page, "chosen with the keyboard")
+    for _ in range(6):  # past the best-available picker to the hold button
+        page.keyboard.press("Tab")
+        if page.get_by_test_id("hold-submit").evaluate("b => b === document.activeElement"):
+            break
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("hold-expires")).to_be_visible()
+    expect(page.locator("#breakdown")).to_contain_text("52,00\u00a0€")
+    expect(page.get_by_test_id("checkout-name")).to_have_accessible_name("Nom complet")
+    shots(page, "held, in French")
+
+    page.get_by_role("link", name="Read this page in English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_test_id("hold-expires")).to_be_visible()  # the hold survives
+    expect(page.get_by_test_id("checkout-name")).to_have_accessible_name("Full name")
+    shots(page, "switched to English")
