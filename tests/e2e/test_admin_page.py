@@ -42,8 +42,8 @@ def sign_in(page: Page, key: str) -> None:
     page.get_by_test_id("admin-signin-submit").click()
 
 
-def fan_buys_seat(api: httpx.Client, event_id: str, seat: str, email: str) -> dict[str, Any]:
-    """Join the queue, wait to be admitted, hold the seat, pay."""
+def fan_admitted(api: httpx.Client, event_id: str) -> str:
+    """Join the queue and wait to be admitted: the fan's access token."""
     r = api.post(f"/api/events/{event_id}/queue")
     assert r.status_code == 201, r.text
     queue_token = r.json()["queue_token"]
@@ -52,14 +52,22 @@ def fan_buys_seat(api: httpx.Client, event_id: str, seat: str, email: str) -> di
         status = api.get(f"/api/events/{event_id}/queue/status", headers=auth(queue_token))
         assert status.status_code == 200, status.text
         if status.json()["state"] == "admitted":
-            access = status.json()["access_token"]
-            break
+            access: str = status.json()["access_token"]
+            return access
         assert time.monotonic() < deadline, f"not admitted: {status.json()}"
         time.sleep(0.2)
+
+
+def fan_holds(api: httpx.Client, event_id: str, access: str, seat: str) -> str:
     hold = api.post(f"/api/events/{event_id}/holds", headers=auth(access), json={"seats": [seat]})
     assert hold.status_code == 201, hold.text
+    hold_id: str = hold.json()["hold_id"]
+    return hold_id
+
+
+def fan_pays(api: httpx.Client, access: str, hold_id: str, email: str) -> dict[str, Any]:
     order = api.post(
-        f"/api/holds/{hold.json()['hold_id']}/checkout",
+        f"/api/holds/{hold_id}/checkout",
         headers={**auth(access), "Idempotency-Key": str(uuid.uuid4())},
         json={
             "buyer": {"email": email, "name": "Camille Fan"},
@@ -209,12 +217,20 @@ def test_venue_runs_a_sale_from_the_admin_page(
         "data-status", "on_sale", timeout=LIVE
     )
     assert api.get(f"/api/events/{event_id}").json()["status"] == "on_sale"
+    expect(page.get_by_test_id("admin-open-sale")).to_be_hidden()
     expect(page.get_by_test_id("admin-seat-BALC-A-1")).to_have_attribute("data-state", "free")
     shots(page, "sale open")
 
     # A fan buys a seat through the public API; the page updates by itself.
     page.evaluate("window.notReloaded = true")
-    order = fan_buys_seat(api, event_id, "BALC-A-1", "camille@example.org")
+    access = fan_admitted(api, event_id)
+    hold_id = fan_holds(api, event_id, access, "BALC-A-1")
+    expect(page.get_by_test_id("admin-seat-BALC-A-1")).to_have_attribute(
+        "data-state", "held", timeout=LIVE
+    )
+    expect(page.get_by_test_id("admin-stat-held")).to_have_attribute("data-value", "1")
+    shots(page, "a fan holds a seat")
+    order = fan_pays(api, access, hold_id, "camille@example.org")
     order_id = order["order_id"]
     expect(page.get_by_test_id("admin-stat-sold")).to_have_attribute(
         "data-value", "1", timeout=LIVE
@@ -248,17 +264,38 @@ def test_venue_runs_a_sale_from_the_admin_page(
     assert csv_text.startswith("order_id,")
     assert order_id in csv_text and "camille@example.org" in csv_text and "BALC-A-1" in csv_text
 
-    # Sell two standing places at the counter, for cash.
-    page.get_by_test_id("admin-boxoffice-section").select_option("FLOOR")
-    page.get_by_test_id("admin-boxoffice-quantity").fill("2")
-    page.get_by_test_id("admin-boxoffice-name").fill("Dominique Guichet")
-    page.get_by_test_id("admin-boxoffice-email").fill("dominique@example.org")
-    page.get_by_test_id("admin-boxoffice-submit").click()
+    # At the counter: a sold seat is refused, with the reason by the seats field.
+    box = lambda name: page.get_by_test_id(f"admin-boxoffice-{name}")  # noqa: E731
+    box("section").select_option("BALC")
+    box("seats").fill("BALC-A-1")
+    box("name").fill("Dominique Guichet")
+    box("email").fill("dominique@example.org")
+    box("submit").click()
+    expect(page.get_by_test_id("admin-field-error-seats")).to_contain_text("BALC-A-1")
+    shots(page, "box office refused a sold seat")
+    # A free seat chosen on the seat overview, paid by card.
+    box("seats").fill("")
+    page.get_by_test_id("admin-seat-BALC-B-2").click()
+    expect(box("seats")).to_have_value("BALC-B-2")
+    box("payment").select_option("test")
+    box("card").fill("4242 4242 4242 4242")
+    box("submit").click()
+    expect(page.get_by_test_id("admin-boxoffice-ticket")).to_have_attribute("data-seat", "BALC-B-2")
+    expect(page.get_by_test_id("admin-field-error-seats")).to_be_hidden()
+    expect(page.get_by_test_id("admin-seat-BALC-B-2")).to_have_attribute(
+        "data-state", "sold", timeout=LIVE
+    )
+    # Two standing places, for cash.
+    box("section").select_option("FLOOR")
+    expect(box("seats")).to_be_hidden()
+    box("quantity").fill("2")
+    box("payment").select_option("cash")
+    box("submit").click()
     expect(page.get_by_test_id("admin-boxoffice-ticket")).to_have_count(2)
     expect(page.get_by_test_id("admin-stat-sold")).to_have_attribute(
-        "data-value", "3", timeout=LIVE
+        "data-value", "4", timeout=LIVE
     )
-    shots(page, "box office sale")
+    shots(page, "box office sales")
 
     # Refund the fan's order: the seat is free again, the stats drop.
     page.get_by_test_id(f"admin-refund-{order_id}").click()
@@ -269,13 +306,25 @@ def test_venue_runs_a_sale_from_the_admin_page(
         "data-status", "refunded", timeout=LIVE
     )
     expect(page.get_by_test_id("admin-stat-sold")).to_have_attribute(
-        "data-value", "2", timeout=LIVE
+        "data-value", "3", timeout=LIVE
     )
+    expect(page.get_by_test_id("admin-stat-revenue")).to_have_attribute("data-value", "7950")
     expect(page.get_by_test_id("admin-seat-BALC-A-1")).to_have_attribute(
         "data-state", "free", timeout=LIVE
     )
     expect(page.get_by_test_id(f"admin-refund-{order_id}")).to_have_count(0)
     shots(page, "after the refund")
+
+    # The same view in French, from a bookmark of the event's live view.
+    french, errors_fr = admin_page(
+        new_page(timezone_id="Europe/Paris", locale="fr-FR"), server, f"fr#/events/{event_id}"
+    )
+    sign_in(french, key)
+    expect(french.get_by_test_id("admin-stat-revenue")).to_have_text("79,50\u00a0€")
+    expect(french.get_by_text("Billets vendus par minute")).to_be_visible()
+    expect(french.get_by_test_id(f"admin-order-status-{order_id}")).to_have_text("remboursée")
+    shots(french, "live view in French")
+    assert errors_fr == []
 
     # Sign out: the key is forgotten.
     page.get_by_test_id("admin-signout").click()

@@ -104,6 +104,7 @@ export async function liveView(root, eventId, { notify, fail, openSale }) {
   }
 
   const seatsBox = h("div", { class: "seat-sections" });
+  let openButton = null;
   const heading = h("h1", { tabindex: -1 }, event.name, " ", status);
   replace(
     root,
@@ -114,10 +115,11 @@ export async function liveView(root, eventId, { notify, fail, openSale }) {
       { class: "toolbar" },
       h("a", { href: `/e/${encodeURIComponent(eventId)}?lang=${event.language}`, target: "_blank", rel: "noopener", testid: "admin-fan-link" }, t("fanPage"), ` /e/${eventId}`),
       h("a", { href: `#/events/${encodeURIComponent(eventId)}/edit`, testid: "admin-edit-link" }, t("edit")),
-      h(
+      openButton = h(
         "button",
         {
           type: "button",
+          hidden: true,
           testid: "admin-open-sale",
           onclick: async () => {
             if (await openSale(event)) tick(true);
@@ -168,6 +170,8 @@ export async function liveView(root, eventId, { notify, fail, openSale }) {
     status.textContent = t(`status.${stats.status}`);
     status.className = `badge ${stats.status}`;
     status.dataset.status = stats.status;
+    // Opening "now" a sale already open would only move its recorded opening.
+    openButton.hidden = !["scheduled", "prequeue"].includes(stats.status);
     setTile(tiles.waiting, stats.queue.waiting);
     setTile(tiles.admitted, stats.queue.admitted);
     setTile(tiles.active, stats.queue.active);

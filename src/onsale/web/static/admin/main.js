@@ -39,7 +39,13 @@ function fail(exc) {
     signInView(t("keyGone"));
     return;
   }
-  showError(exc instanceof ApiError && exc.status === 0 ? t("networkError") : exc.message || String(exc));
+  if (exc instanceof ApiError && exc.status === 0) {
+    showError(t("networkError"));
+    return;
+  }
+  const fields = exc instanceof ApiError ? Object.entries(exc.fields) : [];
+  const detail = fields.map(([path, message]) => `${path}: ${message}`).join("; ");
+  showError(detail ? `${exc.message} (${detail})` : exc.message || String(exc));
 }
 
 function heading(text) {
