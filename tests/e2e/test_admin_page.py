@@ -160,6 +160,10 @@ def test_validation_errors_show_next_to_their_fields(
     # Nothing was created by the refused attempts.
     events = api.get("/api/admin/events", headers=auth(venue["api_key"])).json()["events"]
     assert events == []
+    # An event that is not the venue's (or not at all) says so.
+    page.evaluate("location.hash = '#/events/ev_nope'")
+    expect(page.get_by_test_id("admin-error")).to_contain_text("No such event")
+    expect(page.get_by_test_id("admin-event-form")).to_have_count(0)
     assert errors == []
 
 

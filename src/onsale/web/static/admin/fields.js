@@ -62,7 +62,7 @@ export function clearErrors(form, summary) {
 function labelOf(form, path) {
   const input = form.querySelector(`[data-field="${CSS.escape(path)}"]`);
   const label = input && form.querySelector(`label[for="${CSS.escape(input.id)}"]`);
-  return label ? `${label.textContent} (${path})` : path || "—";
+  return label ? label.textContent : path || "—";
 }
 
 export function showErrors(form, summary, exc) {

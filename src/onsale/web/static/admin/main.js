@@ -216,6 +216,8 @@ async function route() {
       await eventsView();
     }
   } catch (exc) {
+    // Nothing of a view that did not load stays on screen, only the way back.
+    replace(view, h("p", {}, h("a", { href: "#/", testid: "admin-back" }, `← ${t("back")}`)));
     fail(exc);
   }
 }
