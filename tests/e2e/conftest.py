@@ -138,14 +138,16 @@ def fan_page(
     page. Any uncaught script error or console error fails the test."""
     errors: list[str] = []
 
-    def make(event_id: str, query: str = "", **options: Any) -> Page:
+    def make(event_id: str, query: str = "", *, go: bool = True, **options: Any) -> Page:
+        """``go=False``: the page is not opened yet (to set routes first)."""
         page = new_page(**options)
         page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
         page.on(
             "console",
             lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None,
         )
-        page.goto(f"{server.url}/e/{event_id}{query}")
+        if go:
+            page.goto(f"{server.url}/e/{event_id}{query}")
         return page
 
     yield make

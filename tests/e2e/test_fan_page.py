@@ -7,8 +7,11 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, WebSocketRoute, expect
+
+from tests import live_server
 
 GOOD_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
@@ -46,6 +49,8 @@ def test_prequeue_to_tickets_and_reload(
     page.reload()  # the place survives a reload: no join button, same state
     expect(page.get_by_test_id("queue-state")).to_have_text("prequeue")
     expect(page.get_by_test_id("queue-join")).to_be_hidden()
+    page.locator("#draw summary").click()
+    expect(page.locator("#draw-commitment")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
     shots(page, "in the pre-queue")
 
     expect(page.get_by_test_id("hold-submit")).to_be_visible(timeout=ADMIT_MS)
@@ -72,7 +77,50 @@ def test_prequeue_to_tickets_and_reload(
     page.reload()
     expect(page.get_by_test_id("ticket")).to_have_count(2)
     expect(page.get_by_test_id("order-confirmation")).to_contain_text(order_id)
-    shots(page, "tickets after reload")
+    page.locator("#draw summary").click()
+    page.locator("#draw-check").click()  # the fan checks the draw in the browser
+    expect(page.locator("#draw-result")).to_contain_text("You were drawn number 1 of 1")
+    shots(page, "tickets after reload, draw checked")
+
+
+def test_a_dropped_connection_reconnects_and_keeps_the_place(
+    server: live_server.Server,
+    api: httpx.Client,
+    event_of: Callable[..., str],
+    fan_page: Callable[..., Page],
+    shots: Shots,
+) -> None:
+    event_id = event_of(max_active=1)
+    first = api.post(f"/api/events/{event_id}/queue", json={})  # takes the only slot
+    assert first.status_code == 201, first.text
+    page = fan_page(event_id, go=False)
+    sockets: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        sockets.append(ws)
+        if len(sockets) == 2:
+            ws.close()  # the first retry fails too: the page backs off and tries again
+        else:
+            ws.connect_to_server()
+
+    page.route_web_socket(re.compile(r"/ws/events/"), route)
+    page.goto(f"{server.url}/e/{event_id}")
+    page.get_by_test_id("queue-join").click()
+    expect(page.get_by_test_id("queue-state")).to_have_text("waiting")
+    expect(page.get_by_test_id("queue-position")).to_have_text("1")
+    expect(page.get_by_test_id("queue-eta")).to_be_visible()
+    token = page.evaluate(f"JSON.parse(localStorage['onsale.fan.{event_id}']).queueToken")
+    shots(page, "waiting")
+
+    sockets[0].close(code=1011, reason="network drop")
+    expect(page.locator("#queue-reconnecting")).to_be_visible()
+    shots(page, "connection lost")
+    expect(page.locator("#queue-reconnecting")).to_be_hidden(timeout=10_000)
+    assert len(sockets) == 3
+    # The same place: a new entry would stand behind the old one, at 2.
+    expect(page.get_by_test_id("queue-position")).to_have_text("1")
+    assert token == page.evaluate(f"JSON.parse(localStorage['onsale.fan.{event_id}']).queueToken")
+    shots(page, "reconnected, same place")
 
 
 def test_two_fans_race_for_one_seat(
@@ -105,12 +153,14 @@ def test_declined_card_then_a_good_one_on_the_same_hold(
     event_of: Callable[..., str], fan_page: Callable[..., Page], shots: Shots
 ) -> None:
     event_id = event_of()
-    page = fan_page(event_id)
+    phone = {"width": 390, "height": 844}
+    page = fan_page(event_id, viewport=phone, is_mobile=True, has_touch=True)
     join_and_shop(page)
     page.get_by_test_id("ga-quantity").fill("2")
     page.get_by_test_id("hold-submit").click()
     expires = page.get_by_test_id("hold-expires")
     expect(expires).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= phone["width"]
     hold_id = page.evaluate(f"JSON.parse(localStorage['onsale.fan.{event_id}']).hold.hold_id")
 
     pay(page, DECLINED_CARD)
@@ -185,3 +235,14 @@ def test_french_keyboard_only_with_proof_of_work(
     expect(page.get_by_test_id("hold-expires")).to_be_visible()  # the hold survives
     expect(page.get_by_test_id("checkout-name")).to_have_accessible_name("Full name")
     shots(page, "switched to English")
+
+
+def test_before_the_prequeue_a_countdown_and_no_join(
+    event_of: Callable[..., str], fan_page: Callable[..., Page], shots: Shots
+) -> None:
+    event_id = event_of(prequeue_in=3600, opens_in=7200)
+    page = fan_page(event_id)
+    expect(page.locator("#before-countdown")).to_have_text(re.compile(r"It opens in 59:\d\d\."))
+    expect(page.locator("#event-facts")).to_contain_text("Waiting room opens")
+    expect(page.get_by_test_id("queue-join")).to_be_hidden()
+    shots(page, "countdown")

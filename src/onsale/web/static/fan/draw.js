@@ -42,6 +42,7 @@ export class DrawPanel {
     try {
       const { data } = await call("GET", this.path);
       document.getElementById("draw-commitment").textContent = data.commitment;
+      document.getElementById("draw").hidden = false;
     } catch {
       // The draw is a check for the curious: the queue works without it.
     }
