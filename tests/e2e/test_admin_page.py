@@ -37,6 +37,18 @@ def admin_page(page: Page, server: Any, lang: str = "en") -> tuple[Page, list[st
     return page, errors
 
 
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter((el) => el.type !== 'hidden' && !el.closest('[hidden]'))
+  .filter((el) => (el.tagName === 'BUTTON' ? !el.textContent.trim() : el.labels.length === 0)
+    && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+  .map((el) => el.outerHTML)"""
+
+
+def assert_labelled(page: Page) -> None:
+    """Every input, select and button in view has a name for assistive technology."""
+    assert page.evaluate(UNLABELLED) == []
+
+
 def sign_in(page: Page, key: str) -> None:
     page.get_by_test_id("admin-signin-key").fill(key)
     page.get_by_test_id("admin-signin-submit").click()
@@ -178,12 +190,14 @@ def test_venue_runs_a_sale_from_the_admin_page(
     key = venue["api_key"]
     page, errors = admin_page(new_page(timezone_id="Europe/Paris", accept_downloads=True), server)
     shots(page, "sign in")
+    assert_labelled(page)
     sign_in(page, key)
     expect(page.get_by_test_id("admin-events-empty")).to_be_visible()
 
     # Create the event in the form.
     now = datetime.now(PARIS)
     fill_new_event(page, "Nuit d'hiver", now)
+    assert_labelled(page)
     shots(page, "new event form")
     # From the keyboard: the button takes the focus and Enter submits.
     page.get_by_test_id("admin-event-submit").focus()
@@ -248,6 +262,7 @@ def test_venue_runs_a_sale_from_the_admin_page(
     expect(page.get_by_test_id(f"admin-order-{order_id}")).to_be_visible()
     assert page.evaluate("window.notReloaded") is True
     shots(page, "after an online sale")
+    assert_labelled(page)
 
     # Search the orders.
     search = page.get_by_test_id("admin-orders-search")

@@ -30,14 +30,14 @@ export function fromLocalInput(value) {
   return d.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-function toInt(value) {
+export function toInt(value) {
   const text = String(value).trim();
   if (text === "") return null;
   return /^-?\d+$/.test(text) ? Number(text) : text;
 }
 
 /** "25", "25.5", "25,50" -> cents; anything else goes as typed (the server refuses it). */
-function toCents(value) {
+export function toCents(value) {
   const text = String(value).trim().replace(",", ".");
   if (text === "") return null;
   return /^\d+(\.\d{1,2})?$/.test(text) ? Math.round(Number(text) * 100) : text;
