@@ -35,6 +35,7 @@ class EventKeys:
     seen: str  # sorted set entry -> when the fan was last seen (ms): presence
     skipped: str  # set of entries skipped at admission because they were away
     draw_order: str  # list: the pre-queue entries in drawn order (revealed)
+    regranted: str  # set of entries given their session again after Redis lost it
 
     def inventory(self) -> list[str]:
         """KEYS of the inventory scripts, in the order their headers name."""
@@ -66,6 +67,7 @@ class EventKeys:
             self.draw_order,
             self.sold_orders,
             self.by_entry,
+            self.regranted,
         ]
 
     def all(self) -> list[str]:
@@ -95,6 +97,7 @@ def event_keys(prefix: str, event_id: str) -> EventKeys:
         seen=f"{tag}:seen",
         skipped=f"{tag}:skipped",
         draw_order=f"{tag}:draw_order",
+        regranted=f"{tag}:regranted",
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aredis
 import sqlalchemy as sa
 
 from onsale import tokens
@@ -108,12 +109,16 @@ async def test_waiting_fans_keep_their_numbers_after_redis_lost_its_data(
     assert await _admit_now(runtime, ev) == 10
     assert await _active_numbers(runtime, ev.id) == list(range(11, 31))
 
-    # A fan admitted before the loss gets no second number or session from
-    # the queue token: its access token is what brings its session back.
+    # Fans admitted just before the loss may never have been told: the first
+    # look after it gives them their session, once, with their number.
     first = await _join(client, ev.id, fans[0]["queue_token"])
-    assert first["entry_id"] == fans[0]["entry_id"] and first["state"] == "closed"
-    assert await _number(runtime, ev.id, fans[0]["entry_id"]) == 1
-    assert 1 not in await _active_numbers(runtime, ev.id)
+    assert first["entry_id"] == fans[0]["entry_id"] and first["state"] == "admitted"
+    assert first["number"] == 1 and "access_token" not in first
+    told = (await _status(client, ev.id, fans[0]["queue_token"])).json()
+    assert told["state"] == "admitted" and told["access_token"]
+    r = await client.delete(f"/api/events/{ev.id}/queue", headers=auth(fans[0]["queue_token"]))
+    assert r.status_code == 204
+    assert (await _status(client, ev.id, fans[0]["queue_token"])).json()["state"] == "closed"
 
     # Somebody new joins behind everyone who was there.
     newcomer = await _join(client, ev.id)
@@ -144,8 +149,13 @@ async def test_a_fan_on_an_open_socket_keeps_the_place(
     snap = await runtime.queue.store.snapshot(ev.id, [entry])
     assert snap.serving == 10
     assert await runtime.redis.hget(runtime.queue.store.keys(ev.id).entries, entry) == "12"
+    # A fan on a socket admitted just before the loss, not told yet, is told.
     message = json.loads(await runtime.queue.admitted_message(ev, fans[0]["entry_id"]))
-    assert message == {"type": "closed", "reason": "session_ended"}
+    assert message["type"] == "admitted"
+    claims = tokens.verify(
+        SECRET, message["access_token"], kind="access", event_id=ev.id, now=time.time()
+    )
+    assert claims.subject == fans[0]["entry_id"]
 
 
 async def test_numbers_redis_forgot_are_waited_for_then_passed(
@@ -232,16 +242,19 @@ async def test_forged_and_other_event_tokens_are_still_refused(
 async def test_an_admitted_fan_shops_on_with_the_access_token_after_the_queue_token(
     client: httpx.AsyncClient, runtime: Runtime, make_event: MakeEvent
 ) -> None:
-    """The queue token brings back the entry (no session); the access token,
-    which proves the admission, then brings back the session."""
-    event = await make_event(rate=600, max_active=1000)
-    ev = await runtime.events.get(event["id"])
-    await runtime.queue.admit(ev)
-    fan = await _join(client, ev.id)
-    await _admit_now(runtime, ev)
+    """A fan admitted well before the loss gets no second number or session
+    from the queue token (it brings back the entry only); the access token,
+    which proves the admission, brings back the session."""
+    ev, fans = await _open_queue(client, runtime, make_event, 40)
+    fan = fans[0]
     access = (await _status(client, ev.id, fan["queue_token"])).json()["access_token"]
+    assert await _admit_now(runtime, ev) == 10
+    assert await _admit_now(runtime, ev) == 10  # 30 served: number 1 was long ago
     await runtime.redis.flushdb()
-    assert (await _join(client, ev.id, fan["queue_token"]))["state"] == "closed"
+    again = await _join(client, ev.id, fan["queue_token"])
+    assert again["state"] == "closed" and again["entry_id"] == fan["entry_id"]
+    assert await _number(runtime, ev.id, fan["entry_id"]) == 1
+    assert 1 not in await _active_numbers(runtime, ev.id)
     r = await client.post(
         f"/api/events/{ev.id}/holds", headers=auth(access), json={"seats": ["BALC-A-1"]}
     )
@@ -319,3 +332,31 @@ async def test_the_status_poll_tells_likely_sold_out_as_the_websocket_does(
     assert [t["likely_sold_out"] for t in told] == [False, False, True, True, True]
     admitted = (await _status(client, ev.id, fans[0]["queue_token"])).json()
     assert admitted["state"] == "admitted" and "likely_sold_out" not in admitted
+
+
+async def test_a_redis_that_came_back_older_gets_its_counters_raised(
+    client: httpx.AsyncClient, runtime: Runtime, make_event: MakeEvent
+) -> None:
+    """A failover to a replica that lagged, or a restart from an old snapshot:
+    Redis thinks it is whole but its numbers went back. The next admission
+    step notices (serving and next only ever grow) and raises them from
+    Postgres, so no number is given twice and nobody's place moves back."""
+    ev, fans = await _open_queue(client, runtime, make_event, 15)
+    raw = aredis.Redis.from_url(runtime.settings.redis_url or "")
+    keys = runtime.queue.store.keys(ev.id).all()
+    old = {k: await raw.dump(k) for k in keys}
+    fans += [await _join(client, ev.id) for _ in range(10)]  # numbers 16...25
+    assert await _admit_now(runtime, ev) == 10  # serving 20
+
+    await raw.flushdb()
+    for key, dump in old.items():
+        if dump is not None:
+            await raw.restore(key, 0, dump, replace=True)
+    await raw.aclose()
+    await runtime.queue.admit(ev)  # notices: serving went from 20 back to 15
+
+    later = [await _join(client, ev.id, f["queue_token"]) for f in fans[20:]]
+    assert [j["number"] for j in later] == [21, 22, 23, 24, 25]
+    assert [j["position"] for j in later] == [1, 2, 3, 4, 5]
+    newcomer = await _join(client, ev.id)
+    assert newcomer["number"] > 25 and newcomer["position"] > 5

@@ -50,6 +50,8 @@ class QueueView:
     held: int = 0
     orders: int = 0  # paid orders
     abandoned: int = 0  # fans skipped as away so far
+    lost_serving: int = 0  # serving number restored after a loss (0 never)
+    band_from: int = 0  # numbers above it, up to lost_serving: admitted just before
 
 
 @dataclass(frozen=True)
@@ -107,3 +109,15 @@ def may_restore_session(view: QueueView, session_started_ms: int) -> bool:
     # Granted before the restore: Redis lost whether it ended. (An access token
     # tells the start to the second, rounded down.)
     return session_started_ms < view.restored_ms
+
+
+def admitted_just_before_the_loss(view: QueueView) -> bool:
+    """A fan admitted in the last moments before Redis lost its data, now
+    without a session: they may never have been told (``lua/regrant.lua``
+    decides, once)."""
+    return (
+        view.restored_ms > 0
+        and view.band_from < view.number <= view.lost_serving
+        and view.session_expires_ms <= view.now_ms
+        and not view.skipped
+    )

@@ -77,8 +77,10 @@ class QueueService:
     secret: bytes
     # Serving-number samples per event, taken at each admission step.
     meters: dict[str, RateMeter] = field(default_factory=dict)
-    # The serving number this process last saved, per event.
-    saved: dict[str, int] = field(default_factory=dict)
+    # Per event: (serving, next) at this process's last admission step, and
+    # the serving number it last saved.
+    counters: dict[str, tuple[int, int]] = field(default_factory=dict)
+    counters_saved: dict[str, int] = field(default_factory=dict)
     # Restores and reservations under way (one per event per process).
     _pending: dict[tuple[str, str], asyncio.Future[None]] = field(default_factory=dict)
 
@@ -140,14 +142,16 @@ class QueueService:
         await repo.reserve(self.events.engine, event_id, upto)
         await self.store.reserved(event_id, upto)
 
-    async def restore(self, event_id: str) -> None:
+    async def restore(self, event_id: str, *, force: bool = False) -> None:
         """Make Redis hold the event's queue again after it lost its data: the
         settings and inventory (from Postgres), the serving number and the
         reserved numbers saved, and the drawn pre-queue. Any process may call
-        it at any time; only the first call changes anything."""
-        await self._once("restore", event_id, functools.partial(self._restore, event_id))
+        it at any time; only the first call changes anything, unless
+        ``force`` (Redis came back older than Postgres: raise its counters)."""
+        work = functools.partial(self._restore, event_id, force=force)
+        await self._once("restore", event_id, work)
 
-    async def _restore(self, event_id: str) -> None:
+    async def _restore(self, event_id: str, *, force: bool = False) -> None:
         event = await self.events.get(event_id)
         await self.events.prepare_redis(event)
         places, drawn = repo.Places(), None
@@ -164,11 +168,13 @@ class QueueService:
             durable=DURABLE_PLACES,
             return_ms=int(RETURN_SECONDS * 1000),
             after_loss=after_loss,
+            force=force,
         )
         if restored and after_loss:
             log.warning(
-                "queue of %s restored after Redis lost it: serving %d, reserved %d, %s drawn",
+                "queue of %s restored after Redis %s: serving %d, reserved %d, %s drawn",
                 event_id,
+                "came back older" if force else "lost it",
                 places.serving,
                 places.reserved,
                 "none" if drawn is None else len(drawn),
@@ -208,10 +214,18 @@ class QueueService:
             out.update(drawn=True, seed=record.seed.hex(), entries=entries)
         return out
 
+    async def _view(self, event: Event, entry: str) -> policy.QueueView:
+        """The fan's standing; a fan admitted just before Redis lost its data
+        who may never have been told gets their session (once)."""
+        view = await self.store.view(event.id, entry)
+        if policy.admitted_just_before_the_loss(view) and await self.store.regrant(event.id, entry):
+            view = await self.store.view(event.id, entry)
+        return view
+
     async def admitted_message(self, event: Event, entry: str) -> str:
         """The push of a fan whose number was served: their access token, or
         ``closed`` when their session is over already."""
-        view = await self.store.view(event.id, entry)
+        view = await self._view(event, entry)
         status = policy.fan_status(view)
         if status is None or status.state != "admitted" or not status.session_expires_ms:
             reason = (status.reason if status else None) or "session_ended"
@@ -225,7 +239,7 @@ class QueueService:
     async def status(self, event: Event, token: str | None) -> policy.FanStatus:
         """Where the fan stands. Raises NotFound for an entry Redis does not know."""
         entry = self.entry_of(event.id, token)
-        view = await self.store.view(event.id, entry)
+        view = await self._view(event, entry)
         before_opening = time.time() < event.spec.sale.opens_at.timestamp()
         if view.number < 0 and DURABLE_PLACES and before_opening:
             # A pre-queue entry Redis lost before the draw: back into the pre-queue.
@@ -278,11 +292,21 @@ class QueueService:
         metrics.QUEUE_ADMITTED.inc(result.admitted)
         metrics.QUEUE_SKIPPED_AWAY.inc(result.skipped)
         self.meters.setdefault(event.id, RateMeter()).add(time.monotonic(), result.serving)
-        # Once per step and only on a change: O(events) writes, not O(fans).
-        if DURABLE_PLACES and result.serving and self.saved.get(event.id) != result.serving:
-            await repo.save_serving(self.events.engine, event.id, result.serving)
-            self.saved[event.id] = result.serving
+        if DURABLE_PLACES:
+            await self._keep(event.id, result)
         return result
+
+    async def _keep(self, event_id: str, result: AdmitResult) -> None:
+        """Save the serving number (once per step and only on a change: O(events)
+        writes, not O(fans)); and notice a Redis that went back in time (both
+        numbers only ever grow), which then gets its counters raised."""
+        seen = self.counters.get(event_id)
+        if seen and (result.serving < seen[0] or result.next < seen[1]):
+            await self.restore(event_id, force=True)
+        self.counters[event_id] = (result.serving, result.next)
+        if result.serving > self.counters_saved.get(event_id, 0):
+            await repo.save_serving(self.events.engine, event_id, result.serving)
+            self.counters_saved[event_id] = result.serving
 
     async def restore_session(self, event: Event, claims: tokens.Claims) -> bool:
         """Give an admitted fan back the shopping session Redis lost, from their

@@ -29,6 +29,7 @@ SCRIPTS = [
     "restore",
     "restore_draw",
     "reserve",
+    "regrant",
 ]
 # Drawn entries written back per script call after a loss (a call blocks Redis).
 RESTORE_CHUNK = 2000
@@ -210,6 +211,8 @@ class QueueStore:
             held=r[12],
             orders=r[13],
             abandoned=r[14],
+            lost_serving=r[15],
+            band_from=r[16],
         )
 
     async def restore(
@@ -222,15 +225,17 @@ class QueueStore:
         durable: bool,
         return_ms: int,
         after_loss: bool,
+        force: bool = False,
     ) -> bool:
         """Put back the counters (and the drawn pre-queue) of a queue whose
         data Redis lost, or mark a new queue ready; False if it was already.
-        Safe to run from two processes at once. Raises Unavailable when the
-        queue is not configured."""
+        ``force`` raises the counters of a queue Redis thinks is whole (it
+        came back older than Postgres). Safe to run from two processes at
+        once. Raises Unavailable when the queue is not configured."""
         order = drawn or []
         for offset in range(0, len(order), RESTORE_CHUNK):
             chunk = order[offset : offset + RESTORE_CHUNK]
-            await self._call("restore_draw", event_id, [offset, json.dumps(chunk)])
+            await self._call("restore_draw", event_id, [offset, json.dumps(chunk), int(force)])
         reply = await self._call(
             "restore",
             event_id,
@@ -241,11 +246,18 @@ class QueueStore:
                 int(durable),
                 return_ms,
                 int(after_loss),
+                int(force),
             ],
         )
         if reply[0] != "ok":
             raise Unavailable("The queue is being prepared, retry shortly")
         return reply[1] == "restored"
+
+    async def regrant(self, event_id: str, entry: str) -> bool:
+        """Give a session to a fan admitted just before Redis lost its data
+        (who may never have been told), once; True if given."""
+        reply = await self._run("regrant", event_id, [entry])
+        return int(str(reply[1])) > 0
 
     async def reserved(self, event_id: str, upto: int) -> None:
         """Numbers up to ``upto`` are reserved in Postgres: joins may give them."""

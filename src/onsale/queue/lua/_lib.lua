@@ -15,6 +15,7 @@
 --   9 draw_order list the pre-queue in drawn order
 --  10 sold_orders hash (inventory) order_id -> sale: counts orders
 --  11 by_entry  hash  (inventory) entry -> live hold: counts shoppers holding
+--  12 regranted set   entries given their session again after a loss (once)
 -- Queue hash fields also: grace_ms (absence allowed), abandoned (skipped count),
 -- and for surviving a Redis that lost its data (onsale.queue.service.restore):
 --   restored      "1" once the counters are restored from Postgres (or the
@@ -26,6 +27,8 @@
 --                 waits for a reservation (so no number is given twice)
 --   lost_serving  the serving number restored: numbers up to it were
 --                 admitted before the loss
+--   band_from     numbers above it (up to lost_serving) were admitted in the
+--                 last two seconds before the loss: maybe never told so
 --   restored_ms   when it was restored (Redis clock)
 --   after_loss    "1" when Postgres had counters (Redis really lost them)
 --   return_ms     how long admission waits for a number Redis forgot
@@ -33,6 +36,7 @@
 local K_QUEUE, K_ENTRIES, K_NUMBERS, K_PREQUEUE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_ACTIVE, K_META, K_SEEN, K_SKIPPED = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local K_DRAW_ORDER, K_SOLD_ORDERS, K_BY_ENTRY = KEYS[9], KEYS[10], KEYS[11]
+local K_REGRANTED = KEYS[12]
 
 local function now_ms()
   local t = redis.call('TIME')

@@ -1,13 +1,14 @@
 -- restore_draw: put back one chunk of the drawn pre-queue (numbers offset+1...)
 -- from the order Postgres keeps, before the counters are restored. Safe to
 -- run twice and from two processes at once: a chunk is written only where
--- the drawn list ends, and nothing once the queue is restored.
+-- the drawn list ends, and nothing once the queue is restored (unless forced:
+-- Redis came back older than Postgres).
 --
 -- KEYS: the queue keys (see _lib.lua).
--- ARGV: 1 offset (entries before this chunk), 2 JSON list of entries
+-- ARGV: 1 offset (entries before this chunk), 2 JSON list of entries, 3 force 0|1
 -- Returns {"ok", entries written}.
 
-if redis.call('HGET', K_QUEUE, 'restored') == '1' then return {'ok', 0} end
+if ARGV[3] ~= '1' and redis.call('HGET', K_QUEUE, 'restored') == '1' then return {'ok', 0} end
 local offset = tonumber(ARGV[1])
 if redis.call('LLEN', K_DRAW_ORDER) ~= offset then return {'ok', 0} end
 local now = now_ms()

@@ -9,7 +9,8 @@
 --          entry), serving, next, session expiry ms or 0, now ms, sold out
 --          0|1, drawn 0|1, rate per minute, skipped 0|1, restored after a
 --          loss at (ms, 0 never),
---          capacity, sold, held, paid orders, abandoned}
+--          capacity, sold, held, paid orders, abandoned, lost serving,
+--          band from (the last two: 0 without a loss)}
 
 if lost() then return {'lost'} end
 local entry = ARGV[1]
@@ -22,4 +23,5 @@ return {number, qget('serving'), qget('next'), session, now, sold_out() and 1 or
         redis.call('SISMEMBER', K_SKIPPED, entry),
         redis.call('HGET', K_QUEUE, 'after_loss') == '1' and qget('restored_ms') or 0,
         mget(K_META, 'capacity'), mget(K_META, 'sold'), mget(K_META, 'held'),
-        redis.call('HLEN', K_SOLD_ORDERS), qget('abandoned')}
+        redis.call('HLEN', K_SOLD_ORDERS), qget('abandoned'), qget('lost_serving'),
+        qget('band_from')}
