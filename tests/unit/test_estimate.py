@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from onsale.queue.estimate import RateMeter, estimate, likely_sold_out
+from hypothesis import given
+from hypothesis import strategies as st
+
+from onsale.queue.estimate import Outlook, RateMeter, estimate, likely_sold_out
 
 
 def _meter(speeds: list[float], step: float = 1.0) -> RateMeter:
@@ -55,3 +58,39 @@ def test_likely_sold_out() -> None:
     assert not likely_sold_out(ahead=100, remaining=150, tickets_per_order=2, abandon_share=0.5)
     assert likely_sold_out(ahead=0, remaining=0, tickets_per_order=2, abandon_share=0)
     assert not likely_sold_out(ahead=0, remaining=1, tickets_per_order=2, abandon_share=0)
+
+
+speeds = st.one_of(st.none(), st.floats(-1, 500, allow_nan=False))
+
+
+@given(
+    position=st.integers(-5, 100_000),
+    speeds=st.tuples(speeds, speeds),
+    configured=st.integers(0, 100_000),
+    remaining=st.integers(-10, 200_000),
+    per_order=st.floats(0, 10, allow_nan=False),
+    abandon=st.floats(-1, 2, allow_nan=False),
+)
+def test_the_per_tick_outlook_says_what_the_per_fan_functions_say(
+    position: int,
+    speeds: tuple[float | None, float | None],
+    configured: int,
+    remaining: int,
+    per_order: float,
+    abandon: float,
+) -> None:
+    view = Outlook.of(
+        speeds,
+        configured,
+        remaining=remaining,
+        tickets_per_order=per_order,
+        abandon_share=abandon,
+    )
+    est = estimate(position, speeds, configured)
+    assert view.eta(position) == (est.eta_seconds, est.eta_p90_seconds)
+    assert view.sold_out_before(position) == likely_sold_out(
+        ahead=position - 1,
+        remaining=remaining,
+        tickets_per_order=per_order,
+        abandon_share=abandon,
+    )

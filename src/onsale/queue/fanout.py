@@ -3,24 +3,29 @@ Redis round trip per event per process (not one per fan).
 
 Each process keeps its own registry of connected fans per event. Once per tick
 it reads the event's queue state in one script call (which also marks its
-fans present) and computes each local fan's position from it. Each fan has one
-mailbox slot: only the latest message matters, an unsent older one is
-replaced. A fan whose socket does not take a message within
-``SEND_TIMEOUT_SECONDS`` is disconnected (it reconnects and keeps its place).
+fans present) and computes each local fan's position from it; what all fans of
+the tick share (speeds, the sold-out outlook, the JSON around the numbers) is
+worked out once. The pass sends each message on the spot (``eager``): a send
+that does not have to wait costs no task and no wake-up. Only a fan whose
+socket is full gets a task that finishes the send; meanwhile newer messages
+replace its unsent one (only the latest matters), and a fan whose send has
+not finished within ``SEND_TIMEOUT_SECONDS`` is disconnected (it reconnects
+and keeps its place).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from onsale.admin.policy import Event
 from onsale.monitoring import metrics
-from onsale.queue.estimate import RateMeter, Speeds, estimate, likely_sold_out
+from onsale.queue import eager
+from onsale.queue.estimate import Outlook, RateMeter, Speeds
 from onsale.queue.store import Snapshot
 
 log = logging.getLogger(__name__)
@@ -29,78 +34,99 @@ SEND_TIMEOUT_SECONDS = 5.0
 # Presence is written to Redis every few ticks, not every tick.
 TOUCH_EVERY_SECONDS = 5.0
 
+Sender = Callable[[str], Coroutine[Any, Any, None]]
+
 
 class Fan:
-    """One connected fan: their entry, number, and a one-message mailbox.
+    """One connected fan: their entry, number, and how their messages go out.
 
-    A long-lived pump task per fan sends what the mailbox holds. A send that
-    does not finish within SEND_TIMEOUT_SECONDS (the socket's buffer is full:
-    the client does not read) gets the fan cut off by the next pass; no timer
-    is armed per message, so a pass allocates little per fan.
+    ``done`` is resolved when the server ends the talk: the last message
+    ("admitted", "closed") is sent, the fan was cut off, or the socket failed.
     """
 
     __slots__ = (
+        "busy",
+        "busy_since",
         "closed",
+        "done",
         "entry",
         "final",
         "last_state",
         "mailbox",
         "number",
         "send",
-        "sending_since",
-        "task",
-        "wake",
     )
 
-    def __init__(self, entry: str, number: int, send: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(self, entry: str, number: int, send: Sender) -> None:
         self.entry = entry
         self.number = number  # 0 while in the pre-queue
         self.send = send
-        self.mailbox: str | None = None
-        self.wake = asyncio.Event()
         self.last_state = ""
         self.closed = False
-        self.final = False  # the mailbox holds the last message ("admitted", "closed")
-        self.sending_since = 0.0  # monotonic start of the send under way, 0 when idle
-        self.task: asyncio.Task[None] | None = None
+        self.final = False  # the last message is sent or on its way
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # A send that had to wait: the task finishing it, since when, and the
+        # newest message to send after it (older unsent ones are dropped).
+        self.busy: asyncio.Task[None] | None = None
+        self.busy_since = 0.0
+        self.mailbox: tuple[str, bool] | None = None
 
-    def offer(self, message: str, *, final: bool = False) -> None:
-        """Put ``message`` in the mailbox, replacing an unsent older one."""
-        if self.final:
-            return
-        if self.mailbox is not None:
-            metrics.WS_MESSAGES_DROPPED.inc()
-        self.mailbox = message
+    def offer(self, message: str, *, final: bool = False) -> bool:
+        """Send ``message`` now, or after the send under way (replacing an
+        unsent older one). True when it went out at once."""
+        if self.final or self.closed:
+            return False
         self.final = final
-        self.wake.set()
+        if self.busy is not None:
+            if self.mailbox is not None:
+                metrics.WS_MESSAGES_DROPPED.inc()
+            self.mailbox = (message, final)
+            return False
+        return self._send(message, final)
+
+    def _send(self, message: str, final: bool) -> bool:
+        try:
+            task = eager.start(self.send(message))
+        except Exception:  # the socket is gone: the talk is over
+            self.end()
+            return False
+        if task is None:
+            if final:
+                self.end()
+            return True
+        self.busy, self.busy_since = task, time.monotonic()
+        task.add_done_callback(self._sent)
+        return False
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        """A send that had to wait is over: send the newest message, if any."""
+        self.busy = None
+        if task.cancelled() or task.exception() is not None:
+            self.end()
+            return
+        metrics.WS_MESSAGES_PUSHED.inc()
+        if self.mailbox is not None and not self.closed:
+            (message, final), self.mailbox = self.mailbox, None
+            if self._send(message, final):
+                metrics.WS_MESSAGES_PUSHED.inc()
+        elif self.final:
+            self.end()
 
     def stuck(self, now: float) -> bool:
-        return bool(self.sending_since) and now - self.sending_since > SEND_TIMEOUT_SECONDS
+        return self.busy is not None and now - self.busy_since > SEND_TIMEOUT_SECONDS
 
     def cut_off(self) -> None:
         """Stop a fan that does not keep up (it reconnects and keeps its place)."""
-        self.closed = True
         metrics.WS_SLOW_DISCONNECTS.inc()
-        if self.task is not None:
-            self.task.cancel()
+        self.end()
 
-    async def pump(self) -> None:
-        """Send whatever the mailbox holds until the fan is closed or got its
-        last message."""
-        while not self.closed:
-            await self.wake.wait()
-            self.wake.clear()
-            # The message and whether it is the last are taken together.
-            message, final = self.mailbox, self.final
-            self.mailbox = None
-            if message is None:
-                continue
-            self.sending_since = time.monotonic()
-            await self.send(message)
-            self.sending_since = 0.0
-            metrics.WS_MESSAGES_PUSHED.inc()
-            if final:
-                return
+    def end(self) -> None:
+        """No more messages: the talk is over."""
+        self.closed = True
+        if self.busy is not None:
+            self.busy.cancel()
+        if not self.done.done():
+            self.done.set_result(None)
 
 
 @dataclass
@@ -120,30 +146,35 @@ Snapshotter = Callable[[str, list[str]], Awaitable[Snapshot]]
 NumberLookup = Callable[[str, list[str]], Awaitable[list[int]]]
 
 
-def status_message(fan: Fan, snap: Snapshot, room: Room) -> tuple[str, str]:
-    """(state, JSON message) of a fan who is not admitted, from the snapshot.
-    "ts" is Redis' clock at the snapshot (ms): clients measure delivery lag by it."""
-    if snap.sold_out:
-        return "closed", '{"type":"closed","reason":"sold_out"}'
-    if fan.number <= 0:
-        return "prequeue", (
-            f'{{"type":"status","state":"prequeue","position":null,"ts":{snap.now_ms}}}'
-        )
-    position = fan.number - snap.serving
-    est = estimate(position, room.speeds, snap.rate_per_minute)
-    remaining = max(snap.capacity - snap.sold - snap.held, 0)
-    per_order = snap.sold / snap.orders if snap.orders else 2.0
-    sold_out_soon = likely_sold_out(
-        ahead=position - 1,
-        remaining=remaining,
-        tickets_per_order=per_order,
+def outlook(snap: Snapshot, room: Room) -> Outlook:
+    return Outlook.of(
+        room.speeds,
+        snap.rate_per_minute,
+        remaining=max(snap.capacity - snap.sold - snap.held, 0),
+        tickets_per_order=snap.sold / snap.orders if snap.orders else 2.0,
         abandon_share=snap.abandon_share,
     )
+
+
+def status_message(number: int, snap: Snapshot, view: Outlook) -> tuple[str, str]:
+    """(state, JSON message) of a fan with queue ``number`` who is not admitted.
+    "ts" is Redis' clock at the snapshot (ms): clients measure delivery lag by it."""
+    if snap.sold_out:
+        return "closed", CLOSED_SOLD_OUT
+    if number <= 0:
+        return "prequeue", f"{PREQUEUE_STATUS}{snap.now_ms}}}"
+    position = number - snap.serving
+    eta, p90 = view.eta(position)
+    soon = "true" if view.sold_out_before(position) else "false"
     return "waiting", (
         f'{{"type":"status","state":"waiting","position":{position},"ahead":{position - 1},'
-        f'"eta_seconds":{est.eta_seconds},"eta_p90_seconds":{est.eta_p90_seconds},'
-        f'"likely_sold_out":{"true" if sold_out_soon else "false"},"ts":{snap.now_ms}}}'
+        f'"eta_seconds":{eta},"eta_p90_seconds":{p90},"likely_sold_out":{soon},'
+        f'"ts":{snap.now_ms}}}'
     )
+
+
+CLOSED_SOLD_OUT = '{"type":"closed","reason":"sold_out"}'
+PREQUEUE_STATUS = '{"type":"status","state":"prequeue","position":null,"ts":'
 
 
 @dataclass
@@ -159,8 +190,7 @@ class FanOut:
         room.event = event
         old = room.fans.get(fan.entry)
         if old is not None:
-            old.closed = True  # the same fan on a new socket: the old one stops
-            old.wake.set()
+            old.end()  # the same fan on a new socket: the old one stops
         room.fans[fan.entry] = fan
         room.unnumbered = room.unnumbered or fan.number <= 0
         metrics.WS_CONNECTIONS.set(self.connected())
@@ -206,20 +236,23 @@ class FanOut:
 
     async def _push(self, room: Room, snap: Snapshot) -> None:
         now = time.monotonic()
+        view = outlook(snap, room)
+        pushed = 0
         for fan in list(room.fans.values()):
-            if fan.stuck(now):
+            if fan.final or fan.closed:
+                continue  # its last message is on its way
+            if fan.busy is not None and fan.stuck(now):
                 fan.cut_off()
                 continue
-            if fan.final:
-                continue  # its last message is on its way
             if 0 < fan.number <= snap.serving and snap.drawn:
                 # Once per fan: the socket closes after this last message.
                 fan.last_state = "admitted"
-                fan.offer(await self.admitted(room.event, fan.entry), final=True)
+                pushed += fan.offer(await self.admitted(room.event, fan.entry), final=True)
                 continue
-            state, message = status_message(fan, snap, room)
+            state, message = status_message(fan.number, snap, view)
             fan.last_state = state
-            fan.offer(message, final=state == "closed")
+            pushed += fan.offer(message, final=state == "closed")
+        metrics.WS_MESSAGES_PUSHED.inc(pushed)
 
     async def run(self, interval: float) -> None:
         """A pass every ``interval`` seconds, on a fixed cadence: a slow pass
@@ -235,9 +268,3 @@ class FanOut:
                 log.warning("fan-out tick failed: %s", exc)
             next_at = max(next_at + interval, loop.time())
             await asyncio.sleep(next_at - loop.time())
-
-
-async def stop_pump(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task

@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Coroutine
+from typing import Any, cast
 
 from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from onsale.errors import Forbidden, NotFound, Unauthorized
 from onsale.http import runtime_of
-from onsale.queue.fanout import Fan, stop_pump
+from onsale.queue.fanout import Fan
 from onsale.queue.service import status_json
 
 CLOSE_BAD_TOKEN = 4401
@@ -30,12 +33,18 @@ async def _drain(websocket: WebSocket) -> None:
             return
 
 
-async def queue_socket(websocket: WebSocket) -> None:
-    with contextlib.suppress(WebSocketDisconnect):  # the fan went away: nothing to answer
-        await _serve(websocket)
+class QueueSocket:
+    """The endpoint as a plain ASGI app: the fan-out sends each status with
+    the ``send`` it is given, without Starlette's per-message wrapper (the
+    push pass sends one message per fan per second)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive, send)
+        with contextlib.suppress(WebSocketDisconnect):  # the fan went away: nothing to answer
+            await _serve(websocket, send)
 
 
-async def _serve(websocket: WebSocket) -> None:
+async def _serve(websocket: WebSocket, send: Send) -> None:
     rt = runtime_of(websocket)
     await websocket.accept()
     try:
@@ -55,25 +64,29 @@ async def _serve(websocket: WebSocket) -> None:
         await websocket.send_text(last)
         await websocket.close()
         return
-    fan = Fan(joined.entry, joined.joined.number, websocket.send_text)
     first = {"type": "status", **status_json(status)}
     await websocket.send_text(json.dumps(first, separators=(",", ":")))
+
+    def push(text: str) -> Coroutine[Any, Any, None]:
+        # ASGI servers' send is a coroutine function (typed as Awaitable).
+        return cast(Coroutine[Any, Any, None], send({"type": "websocket.send", "text": text}))
+
+    fan = Fan(joined.entry, joined.joined.number, push)
     rt.fanout.add(event, fan)
-    pump = fan.task = asyncio.create_task(fan.pump())
     drain = asyncio.create_task(_drain(websocket))
-    server_ends = False
     try:
-        await asyncio.wait({pump, drain}, return_when=asyncio.FIRST_COMPLETED)
-        # Decided before anything is cancelled: the server ends the talk (last
-        # message sent, or the fan cut off), so it sends a proper close frame.
-        server_ends = pump.done() and not drain.done()
+        await asyncio.wait({fan.done, drain}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         rt.fanout.remove(event.id, fan)
-        fan.closed = True
-        await stop_pump(pump)
-        await stop_pump(drain)
+        # The server ends the talk (last message sent, or the fan cut off):
+        # decided before anything is cancelled, it sends a proper close frame.
+        server_ends = fan.done.done() and not drain.done()
+        fan.end()
+        drain.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await drain
     if server_ends:
         await websocket.close()
 
 
-routes = [WebSocketRoute("/ws/events/{event_id}/queue", queue_socket)]
+routes = [WebSocketRoute("/ws/events/{event_id}/queue", QueueSocket())]

@@ -1,0 +1,155 @@
+"""The push path without a network: sends that finish at once cost no task,
+a full socket gets one, only the newest message waits behind it, a fan that
+does not keep up is cut off, and the last message ends the talk."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from onsale.queue import eager
+from onsale.queue.fanout import SEND_TIMEOUT_SECONDS, Fan
+
+
+class Socket:
+    """A recording fake socket whose buffer can be full (``room`` cleared)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.room = asyncio.Event()
+        self.room.set()
+        self.broken = False
+
+    async def send(self, text: str) -> None:
+        await self.room.wait()
+        if self.broken:
+            raise ConnectionResetError("gone")
+        self.sent.append(text)
+
+
+async def test_a_send_that_need_not_wait_runs_at_once_without_a_task() -> None:
+    ran: list[str] = []
+
+    async def quick() -> None:
+        ran.append("done")
+
+    assert eager.start(quick()) is None
+    assert ran == ["done"]
+
+
+async def test_a_send_that_waits_gets_a_task_that_finishes_it() -> None:
+    gate = asyncio.Event()
+    ran: list[str] = []
+
+    async def slow() -> None:
+        ran.append("started")
+        await gate.wait()
+        await asyncio.sleep(0)  # a bare yield after the wait, too
+        ran.append("done")
+
+    task = eager.start(slow())
+    assert task is not None and ran == ["started"]
+    gate.set()
+    await asyncio.wait_for(task, 1)
+    assert ran == ["started", "done"]
+
+
+async def test_errors_reach_the_caller_before_a_wait_and_the_task_after() -> None:
+    gate = asyncio.Event()
+
+    async def fails_now() -> None:
+        raise ValueError("now")
+
+    async def fails_later() -> None:
+        await gate.wait()
+        raise ValueError("later")
+
+    with pytest.raises(ValueError, match="now"):
+        eager.start(fails_now())
+    task = eager.start(fails_later())
+    assert task is not None
+    gate.set()
+    with pytest.raises(ValueError, match="later"):
+        await asyncio.wait_for(task, 1)
+
+
+async def test_cancelling_the_task_runs_the_coroutines_cleanup() -> None:
+    gate = asyncio.Event()
+    cleaned: list[bool] = []
+
+    async def slow() -> None:
+        try:
+            await gate.wait()
+        finally:
+            cleaned.append(True)
+
+    task = eager.start(slow())
+    assert task is not None
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cleaned == [True]
+    assert not gate._waiters  # type: ignore[attr-defined]  # the waiter is gone
+
+
+async def test_messages_go_out_at_once_while_the_socket_has_room() -> None:
+    socket = Socket()
+    fan = Fan("q_1", 5, socket.send)
+    assert fan.offer("a") and fan.offer("b")
+    assert socket.sent == ["a", "b"] and fan.busy is None and not fan.done.done()
+
+
+async def test_behind_a_full_socket_only_the_newest_message_waits() -> None:
+    socket = Socket()
+    fan = Fan("q_1", 5, socket.send)
+    socket.room.clear()
+    assert not fan.offer("1")  # waits: the socket is full
+    assert fan.busy is not None
+    for message in ("2", "3", "4"):
+        assert not fan.offer(message)
+    socket.room.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert socket.sent == ["1", "4"]  # 2 and 3 were replaced, never sent
+    assert fan.busy is None and not fan.done.done()
+
+
+async def test_a_fan_that_does_not_keep_up_is_cut_off() -> None:
+    socket = Socket()
+    fan = Fan("q_1", 5, socket.send)
+    socket.room.clear()
+    fan.offer("1")
+    assert not fan.stuck(fan.busy_since + SEND_TIMEOUT_SECONDS - 0.1)
+    assert fan.stuck(fan.busy_since + SEND_TIMEOUT_SECONDS + 0.1)
+    busy = fan.busy
+    fan.cut_off()
+    await asyncio.sleep(0)
+    assert busy is not None and busy.cancelled()
+    assert fan.done.done() and fan.closed
+    assert not fan.offer("2")  # nothing more goes to a fan cut off
+    socket.room.set()
+    await asyncio.sleep(0)
+    assert socket.sent == []
+
+
+async def test_the_last_message_ends_the_talk_even_behind_a_full_socket() -> None:
+    socket = Socket()
+    fan = Fan("q_1", 5, socket.send)
+    socket.room.clear()
+    fan.offer("status")
+    fan.offer('{"type":"admitted"}', final=True)
+    assert not fan.offer("late status")  # nothing after the last message
+    assert not fan.done.done()
+    socket.room.set()
+    await asyncio.wait_for(fan.done, 1)
+    assert socket.sent == ["status", '{"type":"admitted"}']
+
+
+async def test_a_broken_socket_ends_the_talk() -> None:
+    socket = Socket()
+    socket.broken = True
+    fan = Fan("q_1", 5, socket.send)
+    assert not fan.offer("a")
+    assert fan.done.done() and fan.closed
