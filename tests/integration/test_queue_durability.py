@@ -17,13 +17,16 @@ import httpx
 import pytest
 import redis.asyncio as aredis
 import sqlalchemy as sa
+from websockets.asyncio.client import connect
 
 from onsale import tokens
 from onsale.admin.policy import Event
 from onsale.queue import service as queue_service
 from onsale.runtime import Runtime
 from onsale.schema import queue_places
-from tests.conftest import MakeEvent, auth
+from onsale.settings import Settings
+from tests import live_server
+from tests.conftest import ADMIN_TOKEN, MakeEvent, auth, event_body
 
 SECRET = b"test-secret-key"
 
@@ -360,3 +363,103 @@ async def test_a_redis_that_came_back_older_gets_its_counters_raised(
     assert [j["position"] for j in later] == [1, 2, 3, 4, 5]
     newcomer = await _join(client, ev.id)
     assert newcomer["number"] > 25 and newcomer["position"] > 5
+
+
+class Watcher:
+    """What the fans of one event were told, by websocket or by polling."""
+
+    def __init__(self, http: httpx.AsyncClient, event_id: str, fans: list[dict[str, Any]]):
+        self.http, self.event_id = http, event_id
+        self.numbers = {f["entry_id"]: f["number"] for f in fans}
+        self.told: dict[str, list[int]] = {f["entry_id"]: [] for f in fans}
+        self.admitted: list[str] = []
+        self.refused: list[str] = []
+
+    def _heard(self, entry: str, message: dict[str, Any]) -> None:
+        if message.get("position") is not None:
+            self.told[entry].append(message["position"])
+        if "number" in message:
+            assert message["number"] == self.numbers[entry]
+
+    async def on_socket(self, fan: dict[str, Any], base: str) -> None:
+        url = f"ws://{base.removeprefix('http://')}/ws/events/{self.event_id}/queue"
+        async with connect(f"{url}?token={fan['queue_token']}") as ws:
+            async for raw in ws:
+                message = json.loads(raw)
+                self._heard(fan["entry_id"], message)
+                if message["type"] == "admitted":
+                    self.admitted.append(fan["entry_id"])
+                if message["type"] != "status":
+                    return
+            self.refused.append(f"{fan['entry_id']} closed {ws.close_code}")
+
+    async def polling(self, fan: dict[str, Any], base: str) -> None:
+        while True:
+            s = await self.http.get(
+                f"{base}/api/events/{self.event_id}/queue/status",
+                headers=auth(fan["queue_token"]),
+            )
+            if s.status_code >= 400:
+                self.refused.append(f"{fan['entry_id']} {s.status_code} {s.text}")
+                return
+            body = s.json()
+            self._heard(fan["entry_id"], body)
+            if body["state"] != "waiting":
+                self.admitted.append(fan["entry_id"])
+                return
+            await asyncio.sleep(0.3)
+
+
+@pytest.mark.timeout(90)
+async def test_two_live_processes_lose_no_place_when_redis_is_wiped(
+    settings: Settings, runtime: Runtime, redis_client: aredis.Redis
+) -> None:
+    """Real `onsale serve` processes (admission and push loops running), fans
+    on websockets and fans polling: after FLUSHDB no fan is ever told a larger
+    position, none is refused its token, every number stays, and admission
+    carries on in number order."""
+    with live_server.running(settings, count=2) as servers:
+        a, b = (s.url for s in servers)
+        async with httpx.AsyncClient(timeout=10) as http:
+            venue = (
+                await http.post(
+                    f"{a}/api/admin/venues",
+                    headers=auth(ADMIN_TOKEN),
+                    json={"name": "Wipe", "slug": "wipe", "timezone": "UTC"},
+                )
+            ).json()
+            r = await http.post(
+                f"{b}/api/admin/events",
+                headers=auth(venue["api_key"]),
+                json=event_body(rate=120, max_active=100),
+            )
+            event_id = r.json()["id"]
+            fans = [
+                (await http.post(f"{(a, b)[i % 2]}/api/events/{event_id}/queue")).json()
+                for i in range(12)
+            ]
+            watch = Watcher(http, event_id, fans)
+            assert sorted(watch.numbers.values()) == list(range(1, 13))
+            tasks = [
+                asyncio.create_task(watch.on_socket(fan, b) if i % 2 else watch.polling(fan, a))
+                for i, fan in enumerate(fans)
+            ]
+            await asyncio.sleep(1.5)
+            assert watch.admitted, "admission runs before the loss"
+            await redis_client.flushdb()
+            _, pending = await asyncio.wait(tasks, timeout=45)
+            for task in pending:
+                task.cancel()
+
+    assert not watch.refused
+    assert not pending, f"not admitted: {len(pending)}"
+    for entry, positions in watch.told.items():
+        assert positions == sorted(positions, reverse=True), (entry, positions)
+    # Admitted in number order: a session's expiry is its admission time plus
+    # the same session length for all.
+    active = await redis_client.zrange(
+        runtime.queue.store.keys(event_id).active, 0, -1, withscores=True
+    )
+    sessions = sorted((watch.numbers[e], at) for e, at in active if e in watch.numbers)
+    assert len(sessions) >= 8
+    assert [at for _, at in sessions] == sorted(at for _, at in sessions)
