@@ -9,6 +9,7 @@ show the places lost; with it on, every number is kept.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from typing import Any
@@ -19,9 +20,11 @@ import redis.asyncio as aredis
 import sqlalchemy as sa
 from websockets.asyncio.client import connect
 
-from onsale import tokens
+from onsale import db, tokens
 from onsale.admin.policy import Event
+from onsale.queue import repo
 from onsale.queue import service as queue_service
+from onsale.queue.service import QueueService
 from onsale.runtime import Runtime
 from onsale.schema import queue_places
 from onsale.settings import Settings
@@ -463,3 +466,34 @@ async def test_two_live_processes_lose_no_place_when_redis_is_wiped(
     sessions = sorted((watch.numbers[e], at) for e, at in active if e in watch.numbers)
     assert len(sessions) >= 8
     assert [at for _, at in sessions] == sorted(at for _, at in sessions)
+
+
+async def test_joining_goes_on_while_postgres_cannot_reserve(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    make_event: MakeEvent,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Postgres down: the reservation fails, numbers are given anyway (joins do
+    not stop); the next reservation that works covers them all."""
+    monkeypatch.setattr(queue_service, "RESERVE_BLOCK", 5)
+    event = await make_event(rate=600, max_active=1000)
+    ev = await runtime.events.get(event["id"])
+    await runtime.queue.admit(ev)
+    down = db.create_engine("postgresql://postgres@127.0.0.1:1/nowhere")
+    cut_off = QueueService(
+        runtime.queue.store, dataclasses.replace(runtime.events, engine=down), SECRET
+    )
+    try:
+        joined = [await cut_off.join(ev, None) for _ in range(7)]
+    finally:
+        await down.dispose()
+    assert [j.joined.number for j in joined] == list(range(1, 8))
+    places = await repo.get_places(runtime.engine, ev.id)
+    assert places.reserved == 0
+
+    cut_off.events = runtime.events  # Postgres is back
+    more = [await cut_off.join(ev, None) for _ in range(3)]
+    assert [j.joined.number for j in more] == list(range(8, 11))
+    await cut_off.admit(ev)  # the next admission step catches up
+    assert (await repo.get_places(runtime.engine, ev.id)).reserved >= 10

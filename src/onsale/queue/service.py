@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from onsale import tokens
+from onsale import db, tokens
 from onsale.admin.policy import Event
 from onsale.admin.service import EventService
 from onsale.errors import NotFound, SaleNotOpen, SoldOut, Unauthorized, Unavailable
@@ -81,6 +81,8 @@ class QueueService:
     # the serving number it last saved.
     counters: dict[str, tuple[int, int]] = field(default_factory=dict)
     counters_saved: dict[str, int] = field(default_factory=dict)
+    # Numbers this process let Redis give while Postgres could not reserve them.
+    unreserved: dict[str, int] = field(default_factory=dict)
     # Restores and reservations under way (one per event per process).
     _pending: dict[tuple[str, str], asyncio.Future[None]] = field(default_factory=dict)
 
@@ -139,7 +141,14 @@ class QueueService:
         """Reserve numbers in Postgres before Redis gives them: after a loss,
         numbering resumes past every number a token may carry."""
         upto = number + RESERVE_BLOCK
-        await repo.reserve(self.events.engine, event_id, upto)
+        try:
+            await repo.reserve(self.events.engine, event_id, upto)
+        except db.UNAVAILABLE_ERRORS as exc:
+            # Joining must not stop with Postgres: numbers are given anyway. Only
+            # a Redis that also lost its data before the next reservation could
+            # then give one of them twice.
+            log.warning("numbers of %s up to %d given unreserved: %s", event_id, upto, exc)
+            self.unreserved[event_id] = max(upto, self.unreserved.get(event_id, 0))
         await self.store.reserved(event_id, upto)
 
     async def restore(self, event_id: str, *, force: bool = False) -> None:
@@ -298,14 +307,23 @@ class QueueService:
 
     async def _keep(self, event_id: str, result: AdmitResult) -> None:
         """Save the serving number (once per step and only on a change: O(events)
-        writes, not O(fans)); and notice a Redis that went back in time (both
-        numbers only ever grow), which then gets its counters raised."""
+        writes, not O(fans)) and a reservation Postgres missed; notice a Redis
+        that went back in time (both numbers only ever grow), which then gets
+        its counters raised."""
         seen = self.counters.get(event_id)
         if seen and (result.serving < seen[0] or result.next < seen[1]):
             await self.restore(event_id, force=True)
         self.counters[event_id] = (result.serving, result.next)
+        if event_id in self.unreserved:  # numbers given while Postgres was down
+            with contextlib.suppress(*db.UNAVAILABLE_ERRORS):
+                await repo.reserve(self.events.engine, event_id, self.unreserved[event_id])
+                del self.unreserved[event_id]
         if result.serving > self.counters_saved.get(event_id, 0):
-            await repo.save_serving(self.events.engine, event_id, result.serving)
+            try:
+                await repo.save_serving(self.events.engine, event_id, result.serving)
+            except db.UNAVAILABLE_ERRORS as exc:  # admission goes on; saved next step
+                log.warning("serving number of %s not saved: %s", event_id, exc)
+                return
             self.counters_saved[event_id] = result.serving
 
     async def restore_session(self, event: Event, claims: tokens.Claims) -> bool:
