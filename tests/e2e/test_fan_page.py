@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Locator, Page, WebSocketRoute, expect
+from playwright.sync_api import Locator, Page, Route, WebSocketRoute, expect
 
 from tests import live_server
+from tests.conftest import auth
 
 GOOD_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
@@ -150,7 +152,11 @@ def test_two_fans_race_for_one_seat(
 
 
 def test_declined_card_then_a_good_one_on_the_same_hold(
-    event_of: Callable[..., str], fan_page: Callable[..., Page], shots: Shots
+    api: httpx.Client,
+    venue: dict[str, Any],
+    event_of: Callable[..., str],
+    fan_page: Callable[..., Page],
+    shots: Shots,
 ) -> None:
     event_id = event_of()
     phone = {"width": 390, "height": 844}
@@ -161,21 +167,40 @@ def test_declined_card_then_a_good_one_on_the_same_hold(
     expires = page.get_by_test_id("hold-expires")
     expect(expires).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= phone["width"]
-    hold_id = page.evaluate(f"JSON.parse(localStorage['onsale.fan.{event_id}']).hold.hold_id")
+    hold_of = f"JSON.parse(localStorage['onsale.fan.{event_id}']).hold.hold_id"
+    hold_id = page.evaluate(hold_of)
 
     pay(page, DECLINED_CARD)
     expect(page.get_by_test_id("error-message")).to_contain_text("declined")
     expect(expires).to_be_visible()
     expect(page.get_by_test_id("checkout-card")).to_be_focused()
     shots(page, "declined")
-    assert hold_id == page.evaluate(
-        f"JSON.parse(localStorage['onsale.fan.{event_id}']).hold.hold_id"
-    )
+    page.reload()  # the hold survives a reload too
+    expect(expires).to_be_visible()
+    assert page.evaluate(hold_of) == hold_id
 
-    page.get_by_test_id("checkout-card").fill(GOOD_CARD)
+    # The answer to the good card is lost on its way back: the fan pays again
+    # with the same form, hence the same Idempotency-Key, and gets one order.
+    keys: list[str] = []
+
+    def lose_first_answer(route: Route) -> None:
+        keys.append(route.request.headers["idempotency-key"])
+        if len(keys) == 1:
+            route.fetch()  # the server takes the payment...
+            route.abort()  # ...and the page never hears of it
+        else:
+            route.continue_()
+
+    page.route("**/api/holds/*/checkout", lose_first_answer)
+    pay(page, GOOD_CARD)
+    expect(page.get_by_test_id("error-message")).to_contain_text("Network problem")
+    shots(page, "answer lost")
     page.get_by_test_id("checkout-submit").click()
     expect(page.get_by_test_id("ticket")).to_have_count(2)
     expect(page.get_by_test_id("error-message")).to_be_hidden()
+    assert len(keys) == 2 and keys[0] == keys[1]
+    orders = api.get(f"/api/admin/events/{event_id}/orders", headers=auth(venue["api_key"]))
+    assert [len(o["tickets"]) for o in orders.json()["orders"]] == [2]
     shots(page, "paid with the second card")
 
 

@@ -2,18 +2,17 @@
 // checkout, tickets). What a reload needs is in localStorage (storage.js);
 // everything else comes from the public API (API.md "Fans").
 
-import { call, uuid, serverNow } from "./api.js";
-import { t, money, dateTime, clock, duration } from "./i18n.js";
+import { call, serverNow } from "./api.js";
+import { t, dateTime, clock } from "./i18n.js";
 import { EventStorage } from "./storage.js";
-import { QueueLink } from "./queue.js";
 import { SeatMap } from "./seatmap.js";
 import { renderOrder } from "./tickets.js";
 import { DrawPanel } from "./draw.js";
-import { solve } from "./pow.js";
+import { WaitingRoom } from "./waitingroom.js";
+import { Checkout } from "./checkout.js";
+import { showError, clearError, notice, announce, errorText, show, focusHeading, SESSION_CODES } from "./messages.js";
 
 const SEATS_REFRESH_MS = 2000;
-const ANNOUNCE_EVERY_MS = 30000;
-const STEPS = ["before", "queue", "shop", "checkout", "done"];
 
 const $ = (id) => document.getElementById(id);
 const root = $("fan");
@@ -23,65 +22,33 @@ const store = new EventStorage(eventId);
 const draw = new DrawPanel(eventId, store.get("entryId"));
 
 let event = null;
-let link = null;
 let map = null;
 let access = null; // {token, expiresAt}
 let hold = null; // the hold as POST .../holds answered it
-let pay = null; // {holdId, body, key}: the Idempotency-Key of the form as last sent
 let seatTimer = null;
 let warnedHold = false;
-const heard = { state: null, position: null, at: 0 };
 
-// ---- messages -------------------------------------------------------------
+const room = new WaitingRoom(eventId, store, draw, Number(root.dataset.powDifficulty), {
+  admitted: (granted) => {
+    access = granted;
+    store.patch({ access });
+    enterShop(null);
+  },
+  gone: () => showByStatus(),
+});
 
-function showError(text) {
-  const box = $("error");
-  box.textContent = text;
-  box.hidden = false;
-}
+const checkout = new Checkout({
+  token: () => access && access.token,
+  paid,
+  holdGone: (key) => holdExpired(key),
+  sessionOver,
+  soldOut: () => {
+    dropHold();
+    refreshSeats();
+  },
+});
 
-function clearError() {
-  $("error").hidden = true;
-  $("error").textContent = "";
-}
-
-function notice(text) {
-  const box = $("notice");
-  box.textContent = text || "";
-  box.hidden = !text;
-}
-
-function announce(text) {
-  $("announcer").textContent = text;
-}
-
-/** The fan's words for an API error (ApiError from api.js). */
-function errorText(err) {
-  const code = err.code || "generic";
-  const d = err.details || {};
-  if (code === "seats_unavailable") {
-    const seats = d.unavailable || [];
-    return seats.length ? t("error.seats_unavailable", { seats: seats.join(", ") }) : t("error.seats_unavailable_ga");
-  }
-  if (code === "limit_exceeded") return t("error.limit_exceeded", { n: limit() });
-  if (code === "rate_limited") return t("error.rate_limited", { seconds: err.retryAfter || 60 });
-  const key = `error.${code}`;
-  const text = t(key);
-  return text === key ? t("error.generic", { code }) : text;
-}
-
-function show(...steps) {
-  for (const step of STEPS) $(`step-${step}`).hidden = !steps.includes(step);
-}
-
-function focusHeading(id) {
-  const heading = $(id);
-  if (heading) heading.focus({ preventScroll: false });
-}
-
-function limit() {
-  return (event && event.limits && event.limits.per_order) || 6;
-}
+const limit = () => (event && event.limits && event.limits.per_order) || 6;
 
 // ---- event ----------------------------------------------------------------
 
@@ -102,158 +69,11 @@ async function loadEvent() {
 /** The page for a fan with no place, hold or order yet, by the sale's status. */
 function showByStatus() {
   notice("");
-  if (event.status === "scheduled") {
-    show("before");
-    return;
-  }
-  if (event.status === "sold_out" || event.status === "closed") {
+  if (event.status === "scheduled") show("before");
+  else if (event.status === "sold_out" || event.status === "closed") {
     show();
     notice(t(`sale.status.${event.status}`));
-    return;
-  }
-  show("queue");
-  $("queue-intro").hidden = false;
-  $("queue-standing").hidden = true;
-  $("queue-join").disabled = false;
-  $("queue-join").textContent = t("queue.join");
-}
-
-// ---- waiting room ---------------------------------------------------------
-
-async function proofOfWork() {
-  const { data } = await call("GET", `${api}/queue/challenge`);
-  if (!data.difficulty) return null;
-  $("queue-pow").hidden = false;
-  try {
-    return { challenge: data.challenge, nonce: await solve(data.challenge, data.difficulty) };
-  } finally {
-    $("queue-pow").hidden = true;
-  }
-}
-
-async function postJoin() {
-  const body = {};
-  if (Number(root.dataset.powDifficulty) > 0) body.pow = await proofOfWork();
-  try {
-    return (await call("POST", `${api}/queue`, { body })).data;
-  } catch (err) {
-    // The page's hint was stale: the venue turned the proof of work on since.
-    const fields = (err.details && err.details.fields) || {};
-    if (err.code !== "validation_error" || !fields.pow || body.pow) throw err;
-    body.pow = await proofOfWork();
-    return (await call("POST", `${api}/queue`, { body })).data;
-  }
-}
-
-async function join() {
-  clearError();
-  const button = $("queue-join");
-  button.disabled = true;
-  button.textContent = t("queue.joining");
-  try {
-    const joined = await postJoin();
-    store.patch({ queueToken: joined.queue_token, entryId: joined.entry_id, firstPosition: undefined });
-    draw.setEntry(joined.entry_id);
-    standing(joined);
-    follow(joined.queue_token);
-  } catch (err) {
-    showError(errorText(err));
-    button.disabled = false;
-    button.textContent = t("queue.join");
-    if (err.code === "sold_out" || err.code === "sale_not_open") {
-      await loadEvent().catch(() => {});
-    }
-  }
-}
-
-/** Line up again with the same token (after being away, or a session that ended). */
-async function rejoin() {
-  clearError();
-  $("queue-rejoin").hidden = true;
-  const token = store.get("queueToken");
-  try {
-    const joined = (await call("POST", `${api}/queue`, { token, body: {} })).data;
-    store.patch({ firstPosition: undefined });
-    standing(joined);
-    follow(token);
-  } catch (err) {
-    showError(errorText(err));
-    if (err.status === 401 || err.status === 403) {
-      store.patch({ queueToken: undefined });
-      showByStatus();
-    } else {
-      $("queue-rejoin").hidden = false;
-    }
-  }
-}
-
-function follow(token) {
-  if (link) link.stop();
-  show("queue");
-  $("queue-intro").hidden = true;
-  $("queue-standing").hidden = false;
-  link = new QueueLink(eventId, token, {
-    status: standing,
-    admitted: (msg) => {
-      access = { token: msg.access_token, expiresAt: msg.access_expires_at };
-      store.patch({ access });
-      standing({ state: "admitted" });
-      enterShop(null);
-    },
-    closed: (reason) => {
-      standing({ state: "closed" });
-      const key = `queue.closed.${reason}`;
-      const text = t(key);
-      notice(text === key ? t("queue.state.closed") : text);
-      $("queue-rejoin").hidden = reason === "sold_out";
-    },
-    lost: (code) => {
-      store.patch({ queueToken: undefined });
-      showError(errorText({ code }));
-      showByStatus();
-    },
-    link: (up) => {
-      $("queue-reconnecting").hidden = up;
-    },
-  });
-  link.start();
-}
-
-/** Show where the fan stands (a status push, a poll or the join's answer). */
-function standing(msg) {
-  $("queue-state").textContent = msg.state;
-  $("queue-state-text").textContent = t(`queue.state.${msg.state}`);
-  $("queue-sale-opens").hidden = msg.state !== "prequeue";
-  const waiting = msg.state === "waiting" && msg.position != null;
-  $("queue-numbers").hidden = !waiting;
-  if (waiting) {
-    const position = msg.position;
-    $("queue-position").textContent = String(position);
-    const ahead = msg.ahead ?? position - 1;
-    $("queue-ahead").textContent =
-      ahead <= 0 ? t("queue.ahead_none") : ahead === 1 ? t("queue.ahead_one") : t("queue.ahead", { n: ahead });
-    const eta = msg.eta_seconds ?? 0;
-    $("queue-eta-text").textContent =
-      eta < 60 ? t("queue.eta_now") : t("queue.eta", { time: duration(eta), p90: duration(msg.eta_p90_seconds ?? eta) });
-    $("queue-sold-out-risk").hidden = !msg.likely_sold_out;
-    let first = store.get("firstPosition");
-    if (!first || first < position) first = store.patch({ firstPosition: position }).firstPosition;
-    $("queue-progress").value = first > 1 ? Math.round(((first - position) / (first - 1)) * 100) : 100;
-  }
-  speak(msg.state, waiting ? msg.position : null);
-}
-
-/** The live region: every change of state, the position now and then (not every push). */
-function speak(state, position) {
-  const now = Date.now();
-  if (state !== heard.state) {
-    const key = state === "admitted" ? "queue.announce_admitted" : `queue.state.${state}`;
-    announce(position != null ? `${t(key)} ${t("queue.announce_position", { n: position })}` : t(key));
-    Object.assign(heard, { state, position, at: now });
-  } else if (position != null && position !== heard.position && now - heard.at >= ANNOUNCE_EVERY_MS) {
-    announce(t("queue.announce_position", { n: position }));
-    Object.assign(heard, { position, at: now });
-  }
+  } else room.offerJoin();
 }
 
 // ---- seat choice ----------------------------------------------------------
@@ -294,7 +114,7 @@ function selectionChanged() {
 }
 
 async function enterShop(savedHold) {
-  if (link) link.stop();
+  room.stop();
   show("shop");
   $("shop-limit").textContent = t("shop.limit", { n: limit() });
   try {
@@ -303,15 +123,16 @@ async function enterShop(savedHold) {
       map = new SeatMap($("sections"), event, {
         change: selectionChanged,
         best: (section, quantity) => submitHold({ section, quantity, best_available: true }),
-        notice: (text) => showError(text),
+        notice: showError,
       });
       map.build(seats);
       selectionChanged();
     }
   } catch (err) {
-    showError(errorText(err));
+    showError(errorText(err, limit()));
   }
   startSeatRefresh();
+  everySecond();
   if (savedHold && Date.parse(savedHold.expires_at) > serverNow()) setHold(savedHold);
   else {
     store.patch({ hold: undefined });
@@ -338,13 +159,14 @@ async function submitHold(request) {
     setHold(data);
   } catch (err) {
     if (err.code === "seats_unavailable") {
+      // The seats someone else took leave the choice, and the map shows them at once.
       map.drop((err.details && err.details.unavailable) || []);
       showError(errorText(err));
       await refreshSeats();
-    } else if (["unauthorized", "token_expired", "forbidden"].includes(err.code)) {
+    } else if (SESSION_CODES.includes(err.code)) {
       sessionOver(err);
     } else {
-      showError(errorText(err));
+      showError(errorText(err, limit()));
     }
   } finally {
     button.disabled = false;
@@ -358,14 +180,14 @@ function setHold(h) {
   store.patch({ hold: h });
   map.setMine(h.seats || []);
   show("shop", "checkout");
-  renderBreakdown();
+  checkout.open(h, event);
   updateHoldTimer();
   focusHeading("checkout-title");
 }
 
 function dropHold() {
   hold = null;
-  pay = null;
+  checkout.close();
   store.patch({ hold: undefined });
   if (map) map.setMine([]);
   show("shop");
@@ -400,128 +222,14 @@ function sessionOver(err) {
   access = null;
   dropHold();
   stopSeatRefresh();
-  store.patch({ access: undefined, hold: undefined });
+  store.patch({ access: undefined });
   showError(errorText(err));
   const token = store.get("queueToken");
-  if (token) follow(token);
+  if (token) room.follow(token);
   else showByStatus();
 }
 
-// ---- checkout -------------------------------------------------------------
-
-function renderBreakdown() {
-  const section = event.sections.find((s) => s.code === hold.section);
-  const cat = event.categories.find((c) => c.code === (section && section.category)) || event.categories[0];
-  const n = hold.quantity || (hold.seats || []).length;
-  const price = money(cat.price_cents, cat.currency);
-  const rows = [
-    [t("checkout.tickets", { n, price }), money(n * cat.price_cents, cat.currency)],
-    [t("checkout.fees", { n, fee: money(cat.fee_cents, cat.currency) }), money(n * cat.fee_cents, cat.currency)],
-    [t("checkout.total"), money(n * (cat.price_cents + cat.fee_cents), cat.currency)],
-  ];
-  const body = $("breakdown");
-  body.replaceChildren();
-  rows.forEach(([label, amount], i) => {
-    const tr = document.createElement("tr");
-    if (i === rows.length - 1) tr.className = "total";
-    const th = document.createElement("th");
-    th.scope = "row";
-    th.textContent = label;
-    const td = document.createElement("td");
-    td.textContent = amount;
-    tr.append(th, td);
-    body.append(tr);
-  });
-  const seatsText = (hold.seats || []).join(", ");
-  const caption = document.createElement("caption");
-  caption.textContent = seatsText ? t("hold.selected", { seats: seatsText }) : `${hold.section} × ${n}`;
-  body.parentElement.querySelector("caption")?.remove();
-  body.parentElement.prepend(caption);
-  $("checkout-submit").textContent = t("checkout.submit", { total: rows[2][1] });
-}
-
-function fieldError(name, text) {
-  const input = $(`checkout-${name}`);
-  $(`checkout-${name}-error`).textContent = text || "";
-  if (text) input.setAttribute("aria-invalid", "true");
-  else input.removeAttribute("aria-invalid");
-}
-
-function validate() {
-  const values = {
-    name: $("checkout-name").value.trim(),
-    email: $("checkout-email").value.trim(),
-    card: $("checkout-card").value.replace(/[\s-]/g, ""),
-  };
-  const problems = {};
-  for (const [k, v] of Object.entries(values)) if (!v) problems[k] = t("checkout.required");
-  if (values.email && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(values.email)) problems.email = t("checkout.bad_email");
-  for (const k of ["name", "email", "card"]) fieldError(k, problems[k]);
-  const first = ["name", "email", "card"].find((k) => problems[k]);
-  if (first) $(`checkout-${first}`).focus();
-  return first ? null : values;
-}
-
-async function submitCheckout(ev) {
-  ev.preventDefault();
-  clearError();
-  if (!hold) return;
-  const values = validate();
-  if (!values) return;
-  const body = {
-    buyer: { email: values.email, name: values.name },
-    payment: { provider: "test", card_number: values.card },
-  };
-  const text = JSON.stringify(body);
-  // The same form sent again (a timeout, a double click) reuses its key, so
-  // the server answers with the first result instead of charging twice.
-  if (!pay || pay.holdId !== hold.hold_id || pay.body !== text) {
-    pay = { holdId: hold.hold_id, body: text, key: uuid() };
-  }
-  const button = $("checkout-submit");
-  const label = button.textContent;
-  button.disabled = true;
-  button.textContent = t("checkout.paying");
-  try {
-    const { data } = await call("POST", `/api/holds/${encodeURIComponent(hold.hold_id)}/checkout`, {
-      token: access.token,
-      body,
-      headers: { "Idempotency-Key": pay.key },
-    });
-    paid(data);
-  } catch (err) {
-    checkoutFailed(err);
-  } finally {
-    button.disabled = false;
-    button.textContent = label;
-  }
-}
-
-function checkoutFailed(err) {
-  if (err.code === "hold_expired") {
-    holdExpired("error.hold_expired");
-    return;
-  }
-  if (["unauthorized", "token_expired", "forbidden"].includes(err.code)) {
-    sessionOver(err);
-    return;
-  }
-  showError(errorText(err));
-  if (err.code === "payment_declined") {
-    fieldError("card", t("error.payment_declined"));
-    $("checkout-card").focus();
-    $("checkout-card").select();
-  } else if (err.code === "validation_error") {
-    const fields = (err.details && err.details.fields) || {};
-    for (const key of Object.keys(fields)) {
-      const name = ["email", "name", "card"].find((n) => key.includes(n));
-      if (name) fieldError(name, String(fields[key]));
-    }
-  } else if (err.code === "sold_out") {
-    dropHold();
-    refreshSeats();
-  }
-}
+// ---- tickets --------------------------------------------------------------
 
 function paid(order) {
   stopSeatRefresh();
@@ -587,8 +295,10 @@ function everySecond() {
   $("queue-opens").hidden = opens <= 0;
   if (opens <= 0) $("queue-sale-opens").hidden = true;
   if (access && !$("step-shop").hidden) {
+    // The access token outlives the shopping session by one hold's time.
     const end = Date.parse(access.expiresAt) - (event.hold_seconds || 0) * 1000;
     $("shop-session").textContent = t("shop.session", { time: clock((end - now) / 1000) });
+    if (end <= now && !hold) sessionOver({ code: "token_expired" });
   }
   updateHoldTimer();
 }
@@ -596,15 +306,12 @@ function everySecond() {
 // ---- start ----------------------------------------------------------------
 
 async function start() {
-  $("queue-join").addEventListener("click", join);
-  $("queue-rejoin").addEventListener("click", rejoin);
   $("hold-submit").addEventListener("click", () => submitHold(map && map.request()));
   $("hold-release").addEventListener("click", releaseHold);
-  $("checkout-form").addEventListener("submit", submitCheckout);
   document.addEventListener("visibilitychange", () => {
     if (document.hidden) return;
     if (seatTimer) refreshSeats();
-    if (link) link.reconnectNow();
+    room.wake();
   });
   try {
     await loadEvent();
@@ -616,20 +323,20 @@ async function start() {
   }
   draw.setEntry(store.get("entryId"));
   draw.load();
-  setInterval(everySecond, 1000);
-  everySecond();
   const saved = store.load();
-  if (saved.order && (await loadOrder(saved.order))) return;
-  if (saved.access && Date.parse(saved.access.expiresAt) > serverNow()) {
+  if (saved.order && (await loadOrder(saved.order))) {
+    // Tickets bought on this device: they are what the fan came back for.
+  } else if (saved.access && Date.parse(saved.access.expiresAt) > serverNow()) {
     access = saved.access;
     await enterShop(saved.hold);
   } else if (saved.queueToken) {
     store.patch({ access: undefined, hold: undefined });
-    follow(saved.queueToken);
+    room.follow(saved.queueToken);
   } else {
     showByStatus();
   }
   everySecond();
+  setInterval(everySecond, 1000);
 }
 
 start();
