@@ -17,6 +17,8 @@ with these variables:
 | ONSALE_LT_DECLINE | share who try a declined card first (0.1) |
 | ONSALE_LT_DOUBLE | share who submit their checkout twice with one key (0.1) |
 | ONSALE_LT_RELOAD | share who reload the page mid-queue (0.1) |
+| ONSALE_LT_PERSIST | 1: fans ride out outages (chaos.py): retry a 503 or a lost connection |
+| ONSALE_LT_REQUESTS | 1: every request also goes to the record (name, status, error) |
 
 Request types of their own in Locust's statistics: WS "queue wait" (join to
 admission), POST "hold", POST "checkout", and the verdict events.
@@ -43,6 +45,11 @@ RECORD_DIR = os.environ.get("ONSALE_LT_RECORD", "")
 GOOD_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
 QUEUE_TIMEOUT = float(os.environ.get("ONSALE_LT_QUEUE_TIMEOUT", "120"))
+PERSIST = os.environ.get("ONSALE_LT_PERSIST") == "1"
+LOG_REQUESTS = os.environ.get("ONSALE_LT_REQUESTS") == "1"
+# A persistent fan tries again for this long (a Postgres outage lasts ~10 s).
+RETRY_SECONDS = 20.0
+CLOSE_BAD_TOKEN = 4401
 
 
 def _share(name: str, default: float) -> float:
@@ -82,6 +89,7 @@ def _fire(
     name: str,
     started: float,
     exception: BaseException | None = None,
+    fan: str = "",
 ) -> None:
     environment.events.request.fire(
         request_type=request_type,
@@ -89,12 +97,37 @@ def _fire(
         response_time=(time.time() - started) * 1000,
         response_length=0,
         exception=exception,
-        context={},
+        context={"fan": fan} if fan else {},
     )
 
 
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def _retryable(r: Any) -> bool:
+    """An answer a persistent fan tries again: the service said "unavailable"
+    (503), or the connection broke (status 0, e.g. its process was killed)."""
+    return PERSIST and r.status_code in (0, 502, 503, 504)
+
+
+class _WsClosed(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(f"websocket closed with code {code}")
+        self.code = code
+
+
+class _NotAdmitted(Exception):
+    """QUEUE_TIMEOUT passed while waiting (not an OSError, unlike TimeoutError)."""
+
+
+def _receive(ws: websocket.WebSocket) -> dict[str, Any]:
+    """The next JSON message; a close frame raises _WsClosed with its code."""
+    opcode, data = ws.recv_data()
+    if opcode == websocket.ABNF.OPCODE_CLOSE:
+        raise _WsClosed(int.from_bytes(data[:2], "big") if len(data) >= 2 else 1005)
+    message: dict[str, Any] = json.loads(data)
+    return message
 
 
 class Fan(FastHttpUser):
@@ -103,8 +136,20 @@ class Fan(FastHttpUser):
 
     weight = 10
     wait_time = between(0.1, 1.0)
+    fan_id = ""
+
+    def context(self) -> dict[str, Any]:
+        return {"fan": self.fan_id}
 
     def _join(self, token: str | None = None) -> dict[str, Any] | None:
+        deadline = time.time() + RETRY_SECONDS
+        while True:
+            body, again = self._join_once(token)
+            if not again or time.time() > deadline:
+                return body
+            time.sleep(random.uniform(0.3, 1.0))
+
+    def _join_once(self, token: str | None) -> tuple[dict[str, Any] | None, bool]:
         with self.client.post(
             f"/api/events/{EVENT}/queue",
             headers=_auth(token) if token else {},
@@ -113,41 +158,78 @@ class Fan(FastHttpUser):
         ) as r:
             if r.status_code in (200, 201):
                 body: dict[str, Any] = r.json()
-                return body
+                return body, False
             if r.status_code == 409 and "sold_out" in r.text:
                 r.success()
                 RECORD.write("sold_out_at_join")
                 raise StopUser()
             r.failure(f"join {r.status_code}")
-            return None
+            return None, _retryable(r)
 
     def _ws_url(self, token: str) -> str:
         base = self.host.replace("http://", "ws://").replace("https://", "wss://")
         return f"{base}/ws/events/{EVENT}/queue?token={token}"
 
     def _wait(self, fan: dict[str, Any]) -> str | None:
-        """The access token once admitted, None if the fan left or sold out."""
+        """The access token once admitted, None if the fan left or sold out.
+
+        A persistent fan whose socket breaks reconnects with the same queue
+        token until QUEUE_TIMEOUT; its place must survive that (no position
+        larger than one it was told, never its own token refused).
+        """
         started = time.time()
         token = fan["queue_token"]
+        seen: dict[str, int | None] = {"position": None}
+        while True:
+            try:
+                return self._listen(fan, token, started, seen)
+            except _NotAdmitted:
+                break
+            except _WsClosed as exc:
+                _fire(self.environment, "WS", "queue wait", started, exc, self.fan_id)
+                if exc.code == CLOSE_BAD_TOKEN:
+                    RECORD.write("token_refused", entry=fan["entry_id"], fan=self.fan_id)
+                    return None
+                if not PERSIST:
+                    return None
+            except (websocket.WebSocketException, OSError, ValueError) as exc:
+                _fire(self.environment, "WS", "queue wait", started, exc, self.fan_id)
+                if not PERSIST:
+                    return None
+            if time.time() - started >= QUEUE_TIMEOUT:
+                break
+            RECORD.write("ws_reconnect", entry=fan["entry_id"], fan=self.fan_id)
+            time.sleep(random.uniform(0.3, 1.0))
+        _fire(
+            self.environment, "WS", "queue wait", started, TimeoutError("not admitted"), self.fan_id
+        )
+        RECORD.write("gave_up", entry=fan["entry_id"], fan=self.fan_id)
+        return None
+
+    def _listen(
+        self, fan: dict[str, Any], token: str, started: float, seen: dict[str, int | None]
+    ) -> str | None:
+        """One websocket connection, until admitted, closed, left or timed out."""
         reload_at = started + random.uniform(0.5, 3) if random.random() < SHARES["reload"] else 0
-        last_position: int | None = None
         ws = websocket.create_connection(self._ws_url(token), timeout=QUEUE_TIMEOUT)
         try:
             while time.time() - started < QUEUE_TIMEOUT:
-                message = json.loads(ws.recv())
+                message = _receive(ws)
                 if message["type"] == "admitted":
                     _fire(self.environment, "WS", "queue wait", started)
+                    RECORD.write("admitted", entry=fan["entry_id"], fan=self.fan_id)
                     return str(message["access_token"])
                 if message["type"] == "closed":
-                    RECORD.write("closed", reason=message.get("reason"))
+                    RECORD.write("closed", reason=message.get("reason"), entry=fan["entry_id"])
                     _fire(self.environment, "WS", "queue closed", started)
                     return None
                 position = message.get("position")
+                last_position = seen["position"]
                 if last_position is not None and position is not None and position > last_position:
                     RECORD.write(
                         "place_lost", entry=fan["entry_id"], before=last_position, after=position
                     )
-                last_position = position if position is not None else last_position
+                seen["position"] = position if position is not None else last_position
                 if reload_at and time.time() > reload_at:
                     reload_at = 0
                     ws.close()  # the page reloads: same token, same place
@@ -155,18 +237,15 @@ class Fan(FastHttpUser):
                 if random.random() < SHARES["abandon_queue"] / 20:
                     RECORD.write("left_queue", entry=fan["entry_id"])
                     return None
-        except (websocket.WebSocketException, OSError) as exc:
-            _fire(self.environment, "WS", "queue wait", started, exc)
-            return None
         finally:
             ws.close()
-        _fire(self.environment, "WS", "queue wait", started, TimeoutError("not admitted"))
-        return None
+        raise _NotAdmitted
 
     def _choose(self) -> dict[str, Any]:
         kind = random.random()
         if kind < 0.4:
-            seats = self.client.get(f"/api/events/{EVENT}/seats", name="seat map").json()["seats"]
+            r = self.client.get(f"/api/events/{EVENT}/seats", name="seat map")
+            seats = r.json()["seats"] if r.status_code == 200 else []  # outage: any seat
             free = [s["id"] for s in seats if s["state"] == "free"]
             if free:
                 return {"seats": random.sample(free, k=min(len(free), random.choice((1, 2))))}
@@ -175,6 +254,14 @@ class Fan(FastHttpUser):
         return {"section": "FLOOR", "quantity": random.choice((1, 2, 4))}
 
     def _hold(self, access: str) -> dict[str, Any] | None:
+        deadline = time.time() + RETRY_SECONDS
+        while True:
+            hold, again = self._hold_once(access)
+            if not again or time.time() > deadline:
+                return hold
+            time.sleep(random.uniform(0.3, 1.0))
+
+    def _hold_once(self, access: str) -> tuple[dict[str, Any] | None, bool]:
         with self.client.post(
             f"/api/events/{EVENT}/holds",
             json=self._choose(),
@@ -184,12 +271,12 @@ class Fan(FastHttpUser):
         ) as r:
             if r.status_code == 201:
                 hold: dict[str, Any] = r.json()
-                return hold
+                return hold, False
             if r.status_code == 409:
                 r.success()  # someone was faster: a normal answer in a sell-out
-                return None
+                return None, False
             r.failure(f"hold {r.status_code}: {r.text[:100]}")
-            return None
+            return None, _retryable(r)
 
     def _pay(self, access: str, hold: dict[str, Any], card: str, key: str) -> Any:
         body = {
@@ -222,6 +309,17 @@ class Fan(FastHttpUser):
         self._checkout_once(access, hold, key)
 
     def _checkout_once(self, access: str, hold: dict[str, Any], key: str) -> str | None:
+        """The order id; a persistent fan retries with the same key (same order)."""
+        deadline = time.time() + RETRY_SECONDS
+        while True:
+            order, again = self._checkout_attempt(access, hold, key)
+            if not again or time.time() > deadline:
+                return order
+            time.sleep(random.uniform(0.3, 1.0))
+
+    def _checkout_attempt(
+        self, access: str, hold: dict[str, Any], key: str
+    ) -> tuple[str | None, bool]:
         with self._pay(access, hold, GOOD_CARD, key) as r:
             if r.status_code in (200, 201):
                 order = r.json()
@@ -233,19 +331,20 @@ class Fan(FastHttpUser):
                     quantity=len(order["tickets"]),
                     hold_id=hold["hold_id"],
                 )
-                return str(order["order_id"])
+                return str(order["order_id"]), False
             if r.status_code == 409:
                 r.success()  # hold expired, limit, or the twin request still running
-                return None
+                return None, False
             r.failure(f"checkout {r.status_code}: {r.text[:100]}")
-            return None
+            return None, _retryable(r)
 
     @task
     def buy(self) -> None:
+        self.fan_id = uuid.uuid4().hex[:12]
         fan = self._join()
         if fan is None:
             return
-        RECORD.write("joined", entry=fan["entry_id"])
+        RECORD.write("joined", entry=fan["entry_id"], fan=self.fan_id)
         access = self._wait(fan)
         if access is None:
             return
@@ -307,6 +406,29 @@ class Browser(FastHttpUser):
     @task(1)
     def seat_map(self) -> None:
         self.client.get(f"/api/events/{EVENT}/seats", name="seat map")
+
+
+@events.request.add_listener
+def _log_request(
+    request_type: str,
+    name: str,
+    response_time: float,
+    exception: BaseException | None = None,
+    context: dict[str, Any] | None = None,
+    response: Any = None,
+    **_: Any,
+) -> None:
+    if not LOG_REQUESTS:
+        return
+    RECORD.write(
+        "request",
+        type=request_type,
+        name=name,
+        ms=round(response_time, 1),
+        status=getattr(response, "status_code", 0) if response is not None else None,
+        error=None if exception is None else f"{type(exception).__name__}: {exception}"[:200],
+        fan=(context or {}).get("fan") or None,
+    )
 
 
 @events.init.add_listener

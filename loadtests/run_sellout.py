@@ -34,13 +34,17 @@ from typing import Any
 import httpx
 from scenario import event_body, free_port
 
+from onsale.embedded import start_embedded
+
 HERE = Path(__file__).resolve().parent
 
 
-def sellout_event(*, ga: int, rows: int, opens_in: float, rate: int) -> dict[str, Any]:
+def sellout_event(
+    *, ga: int, rows: int, opens_in: float, rate: int, max_active: int = 100
+) -> dict[str, Any]:
     admission = {
         "rate_per_minute": rate,
-        "max_active": 100,
+        "max_active": max_active,
         "session_seconds": 300,
         "absent_grace_seconds": 30,
     }
@@ -101,6 +105,13 @@ def run_locust(
     url: str, env: dict[str, str], fans: int, seconds: int, stats: Path, sold_out: Any
 ) -> int:
     """Locust headless until ``sold_out()`` says so or the time is up."""
+    return finish_locust(start_locust(url, env, fans, seconds, stats), seconds, sold_out)
+
+
+def start_locust(
+    url: str, env: dict[str, str], fans: int, seconds: int, stats: Path, *, stop_timeout: int = 10
+) -> subprocess.Popen[bytes]:
+    """The Fan, BoxOffice and Browser suites, headless, for ``seconds``."""
     cmd = [
         sys.executable,
         "-m",
@@ -123,11 +134,16 @@ def run_locust(
         "--csv",
         str(stats),
         "--stop-timeout",
-        "10",
+        str(stop_timeout),
         "--loglevel",
         "WARNING",
     ]
-    proc = subprocess.Popen(cmd, env=env)
+    return subprocess.Popen(cmd, env=env)
+
+
+def finish_locust(proc: subprocess.Popen[bytes], seconds: int, sold_out: Any) -> int:
+    """Wait until ``sold_out()`` says so (then stop Locust) or the time is up;
+    Locust's exit code."""
     deadline = time.monotonic() + seconds + 60
     while proc.poll() is None and time.monotonic() < deadline:
         time.sleep(1)
@@ -167,6 +183,8 @@ def check_record(record: list[dict[str, Any]], orders: dict[str, Any]) -> list[s
             problems.append(
                 f"queue entry {line['entry']} lost its place ({line['before']} -> {line['after']})"
             )
+        elif line["kind"] == "token_refused":
+            problems.append(f"queue entry {line['entry']} was refused its own queue token")
     return problems
 
 
@@ -217,9 +235,18 @@ def main() -> int:
         "ONSALE_DATA_DIR": str(work / "data"),
     }
     server = None
+    backends = None
     url = args.url
     if url is None:
         env.setdefault("ONSALE_SECRET_KEY", secrets.token_urlsafe(32))
+        if not (env.get("ONSALE_REDIS_URL") and env.get("ONSALE_DATABASE_URL")):
+            # Started here, not by `onsale serve`: `onsale verify` needs them
+            # too, and a data folder serves one process at a time.
+            backends = start_embedded(work / "backends")
+            env["ONSALE_REDIS_URL"] = env.get("ONSALE_REDIS_URL") or str(backends.redis_url)
+            env["ONSALE_DATABASE_URL"] = env.get("ONSALE_DATABASE_URL") or str(
+                backends.database_url
+            )
         server, url = start_server(env)
     try:
         event_id, venue_key = create_event(
@@ -283,6 +310,8 @@ def main() -> int:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 server.kill()
+        if backends:
+            backends.stop()
 
 
 if __name__ == "__main__":
