@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test lint typecheck loadtest clean
+.PHONY: demo serve test lint typecheck loadtest chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test: $(STAMP) lint typecheck
 
 loadtest: $(STAMP)
 	$(BIN)/python loadtests/run_sellout.py
+
+chaos: $(STAMP)
+	$(BIN)/python loadtests/chaos.py
 
 clean:
 	rm -rf $(VENV) .onsale .pytest_cache .mypy_cache .ruff_cache
