@@ -140,20 +140,26 @@ class InventoryStore:
         if not ATOMIC_HOLDS:
             record = await unsafe.hold(self._client, self.keys(event_id), hold_id, entry, request)
             return Hold.from_record(record)
-        raw = await self._run(
+        reply = await self._scripts.call(
             "hold",
-            event_id,
+            self.keys(event_id).inventory(),
             [
                 hold_id,
                 entry,
                 request.mode,
                 request.section,
                 request.quantity,
-                json.dumps(list(request.seats)),
                 "1" if boxoffice else "0",
+                *request.seats,
             ],
         )
-        return Hold.from_record(raw)
+        if reply[0] != "ok":
+            _raise(reply)
+        # The script answers only what the caller does not know: the expiry
+        # and the seats it chose (a JSON record to decode cost more).
+        return Hold(
+            hold_id, entry, request.section, tuple(reply[2:]), request.quantity, reply[1], "held"
+        )
 
     async def release(self, event_id: str, hold_id: str, entry: str) -> int:
         """Give a hold back. Raises NotFound, Forbidden, CheckoutInProgress."""

@@ -40,13 +40,11 @@ local function encode_hold(h)
   return out
 end
 
--- Puts a hold's places back on sale and forgets the hold. Seats that are no
--- longer "H:<hold_id>" (sold over after a crash) stay as they are.
-local function free_hold(hold_id)
+-- Puts the places of hold ``h`` (its record, decoded) back on sale and
+-- forgets the hold. Seats that are no longer "H:<hold_id>" (sold over after a
+-- crash) stay as they are.
+local function free_record(hold_id, h)
   redis.call('ZREM', K_EXPIRIES, hold_id)
-  local raw = redis.call('HGET', K_HOLDS, hold_id)
-  if not raw then return 0 end
-  local h = cjson.decode(raw)
   local n = 0
   if #h.seats > 0 then
     local mark = 'H:' .. hold_id
@@ -67,6 +65,15 @@ local function free_hold(hold_id)
     redis.call('HDEL', K_BY_ENTRY, h.e)
   end
   return n
+end
+
+local function free_hold(hold_id)
+  local raw = redis.call('HGET', K_HOLDS, hold_id)
+  if not raw then
+    redis.call('ZREM', K_EXPIRIES, hold_id)
+    return 0
+  end
+  return free_record(hold_id, cjson.decode(raw))
 end
 
 -- Lazy reclaim: every script first frees the holds whose time is up, so that

@@ -8,19 +8,23 @@
 --   3 mode         "seats" | "ga" | "best"
 --   4 section      section code
 --   5 quantity     places asked for
---   6 seats        JSON list of seat ids (mode "seats"), else "[]"
---   7 boxoffice    "1": no shopper session, no per-order or per-entry limit
--- Returns {"ok", hold JSON} or {"err", code, detail JSON}:
+--   6 boxoffice    "1": no shopper session, no per-order or per-entry limit
+--   7...           the seat ids (mode "seats")
+-- Returns {"ok", expiry ms, seat ids...} (the caller knows the rest of the
+-- hold) or {"err", code, detail JSON}:
 --   not_ready (inventory not built), forbidden (no live shopping session),
 --   checkout_in_progress, limit_exceeded, seats_unavailable (detail: the seats).
 -- The entry's previous hold, if any, is replaced only when the new one succeeds;
--- its own places count as available to it.
+-- its own places count as available to it. A GA hold replaced by one of the
+-- same section is replaced in place: only the difference in places moves.
+-- Every hold on a hot sale runs this, so it reads each hash once (HMGET).
 
 local hold_id, entry, mode, section = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local quantity = tonumber(ARGV[5])
-local boxoffice = ARGV[7] == '1'
+local boxoffice = ARGV[6] == '1'
 
-if redis.call('HGET', K_META, 'ready') ~= '1' then return err('not_ready') end
+local meta = redis.call('HMGET', K_META, 'ready', 'per_order', 'per_entry', 'hold_ms')
+if meta[1] ~= '1' then return err('not_ready') end
 local now = now_ms()
 reclaim(now)
 
@@ -40,8 +44,8 @@ if entry ~= '' then
 end
 
 if not boxoffice then
-  local per_order = tonumber(redis.call('HGET', K_META, 'per_order') or '0')
-  local per_entry = tonumber(redis.call('HGET', K_META, 'per_entry') or '0')
+  local per_order = tonumber(meta[2] or '0')
+  local per_entry = tonumber(meta[3] or '0')
   local bought = tonumber(redis.call('HGET', K_BOUGHT, entry) or '0')
   if quantity > per_order then return err('limit_exceeded', cjson.encode({per_order = per_order})) end
   if bought + quantity > per_entry then
@@ -99,8 +103,10 @@ local function best_block(rows)
 end
 
 local seats = {}
+-- the old hold is a GA hold of this very section: replace it in place
+local same_ga = mode == 'ga' and old and #old.seats == 0 and old.sec == section
 if mode == 'seats' then
-  seats = cjson.decode(ARGV[6])
+  for i = 7, #ARGV do seats[#seats + 1] = ARGV[i] end
   local unavailable = {}
   local states = redis.call('HMGET', K_SEATS, unpack(seats))
   for i, s in ipairs(seats) do
@@ -113,26 +119,37 @@ elseif mode == 'best' then
   seats = best_block(cjson.decode(layout))
   if not seats then return err('seats_unavailable', '[]') end
 else
-  local cap = tonumber(redis.call('HGET', K_GA, section .. ':cap') or '0')
-  local held = tonumber(redis.call('HGET', K_GA, section .. ':held') or '0')
-  local sold = tonumber(redis.call('HGET', K_GA, section .. ':sold') or '0')
-  local own = 0
-  if old and #old.seats == 0 and old.sec == section then own = tonumber(old.q) end
-  if cap - held - sold + own < quantity then
-    return err('seats_unavailable', cjson.encode({available = cap - held - sold + own}))
+  local ga = redis.call('HMGET', K_GA, section .. ':cap', section .. ':held', section .. ':sold')
+  local available = tonumber(ga[1] or '0') - tonumber(ga[2] or '0') - tonumber(ga[3] or '0')
+  if same_ga then available = available + tonumber(old.q) end
+  if available < quantity then
+    return err('seats_unavailable', cjson.encode({available = available}))
   end
 end
 
-if old_id then free_hold(old_id) end
+if same_ga then
+  local delta = quantity - tonumber(old.q)
+  -- (never HINCRBY by 0 either way: Lua may print it as "-0", not an integer)
+  if delta ~= 0 then
+    redis.call('HINCRBY', K_GA, section .. ':held', delta)
+    redis.call('HINCRBY', K_META, 'held', delta)
+  end
+  redis.call('ZREM', K_EXPIRIES, old_id)
+  redis.call('HDEL', K_HOLDS, old_id)
+else
+  if old then
+    free_record(old_id, old)
+  elseif old_id then
+    free_hold(old_id)
+  end
+  local mark = 'H:' .. hold_id
+  for _, s in ipairs(seats) do redis.call('HSET', K_SEATS, s, mark) end
+  if #seats == 0 then redis.call('HINCRBY', K_GA, section .. ':held', quantity) end
+  redis.call('HINCRBY', K_META, 'held', quantity)
+end
 
-local mark = 'H:' .. hold_id
-for _, s in ipairs(seats) do redis.call('HSET', K_SEATS, s, mark) end
-if #seats == 0 then redis.call('HINCRBY', K_GA, section .. ':held', quantity) end
-redis.call('HINCRBY', K_META, 'held', quantity)
-
-local hold_ms = tonumber(redis.call('HGET', K_META, 'hold_ms'))
-local h = {id = hold_id, e = entry, sec = section, seats = seats, q = quantity,
-           x = now + hold_ms, hx = now + hold_ms, st = 'held'}
-save_hold(h)
+local expires = now + tonumber(meta[4])
+save_hold({id = hold_id, e = entry, sec = section, seats = seats, q = quantity,
+           x = expires, hx = expires, st = 'held'})
 if entry ~= '' then redis.call('HSET', K_BY_ENTRY, entry, hold_id) end
-return {'ok', encode_hold(h)}
+return {'ok', expires, unpack(seats)}
