@@ -16,7 +16,8 @@ from starlette.routing import Route
 from onsale import openapi, settings
 from onsale.admin.routes import routes as admin_routes
 from onsale.checkout.routes import routes as checkout_routes
-from onsale.http import JSON, ErrorMiddleware, classify, http_exception, runtime_of
+from onsale.http import JSON, classify, http_exception, runtime_of
+from onsale.inventory.routes import hot_routes
 from onsale.inventory.routes import routes as inventory_routes
 from onsale.monitoring import exposition, logs
 from onsale.monitoring.middleware import RequestMonitor
@@ -96,7 +97,9 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestMonitor), Middleware(ErrorMiddleware)],
+        # One middleware: request ids, metrics, error answers, and the hot
+        # routes (holds), which it serves before the router.
+        middleware=[Middleware(RequestMonitor, hot=hot_routes)],
         exception_handlers={HTTPException: http_exception},
         lifespan=lifespan,
     )

@@ -1,8 +1,11 @@
-"""The HTTP edge's shared pieces: reading bodies, answering errors, tokens.
+"""The HTTP edge's shared pieces: reading bodies, answering errors, tokens,
+hot routes.
 
-Domain errors become the JSON error body of API.md here and nowhere else; a
-backend that is down becomes 503 with ``Retry-After``; anything unexpected is
-logged and answered as a JSON 500 (a bug to fix: no input may cause one).
+Domain errors become the JSON error body of API.md here and nowhere else
+(:func:`failure_response`, called by the app's one middleware,
+``onsale.monitoring.middleware.RequestMonitor``); a backend that is down
+becomes 503 with ``Retry-After``; anything unexpected is logged and answered
+as a JSON 500 (a bug to fix: no input may cause one).
 """
 
 from __future__ import annotations
@@ -10,12 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.routing import Route
+from starlette.types import Receive, Scope
 
 from onsale import db
 from onsale import redis as redis_conn
@@ -40,17 +46,22 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "invalid_request
 MAX_JSON_DEPTH = 32
 
 
+def render_json(content: Any) -> bytes:
+    """JSON without the spaces, and with UTF-8 as it is."""
+    text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (say, echoed from a hostile body) has no UTF-8
+        # form; JSON's \u escapes have one for everything.
+        return json.dumps(content, separators=(",", ":")).encode()
+
+
 class JSON(JSONResponse):
     """JSON without the spaces, and with UTF-8 as it is."""
 
     def render(self, content: Any) -> bytes:
-        text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
-        try:
-            return text.encode()
-        except UnicodeEncodeError:
-            # A lone surrogate (say, echoed from a hostile body) has no UTF-8
-            # form; JSON's \u escapes have one for everything.
-            return json.dumps(content, separators=(",", ":")).encode()
+        return render_json(content)
 
 
 def error_response(exc: OnsaleError) -> Response:
@@ -73,47 +84,46 @@ def classify(exc: BaseException) -> OnsaleError | None:
     return None
 
 
-class ErrorMiddleware:
-    """Turns every exception raised before a response started into JSON."""
+INTERNAL_ERROR = {"error": {"code": "internal_error", "message": "Internal error", "details": {}}}
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
+def failure_response(exc: Exception, path: str | None) -> Response:
+    """The answer to an exception raised before a response started: the error
+    body of its domain error, a 503 for a backend that is down (logged in one
+    line), else a JSON 500 (a bug: logged with its traceback)."""
+    error = classify(exc)
+    if error is None:
+        log.exception("unhandled error", exc_info=exc, extra={"path": path})
+        return JSON(INTERNAL_ERROR, status_code=500)
+    if error.status >= 500:
+        log.warning("backend unavailable: %s", exc, extra={"path": path})
+    return error_response(error)
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
 
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            if started:
-                raise
-            error = classify(exc)
-            response: Response
-            if error is None:
-                log.exception("unhandled error", extra={"path": scope.get("path")})
-                response = JSON(
-                    {
-                        "error": {
-                            "code": "internal_error",
-                            "message": "Internal error",
-                            "details": {},
-                        }
-                    },
-                    status_code=500,
-                )
-            else:
-                if error.status >= 500:
-                    log.warning("backend unavailable: %s", exc, extra={"path": scope.get("path")})
-                response = error_response(error)
-            await response(scope, receive, send)
+# A hot endpoint: the raw ASGI request in, (status, JSON body) out; it raises
+# for every error answer, as a router endpoint does.
+HotEndpoint = Callable[[Scope, Receive, dict[str, str]], Awaitable[tuple[int, bytes]]]
+
+
+@dataclass(frozen=True)
+class HotRoute:
+    """A route the app's middleware serves itself, before Starlette's router:
+    the hot path of a sale (a hold), without a Request, a route match over
+    every route, and two exception wrappers per request. ``route`` is the
+    router's route of the same path, which serves the same answers when the
+    middleware does not step in (another method, a root path); its template
+    names the requests in the metrics either way."""
+
+    route: Route
+    method: str
+    endpoint: HotEndpoint
+
+    def match(self, scope: Scope) -> dict[str, str] | None:
+        """The path parameters if ``scope`` is a request for this route."""
+        if scope["method"] != self.method or scope.get("root_path"):
+            return None
+        found = self.route.path_regex.match(scope["path"])
+        return found.groupdict() if found else None
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:
@@ -133,9 +143,7 @@ async def read_json(request: Request, max_bytes: int, *, empty: Any = ...) -> An
     InvalidRequest when it is not JSON or not an object (every body of API.md
     is one: another shape is the "wrong shape" of its 400).
     """
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > max_bytes:
-        raise PayloadTooLarge(limit_bytes=max_bytes)
+    _check_length(request.headers.get("content-length"), max_bytes)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -143,7 +151,38 @@ async def read_json(request: Request, max_bytes: int, *, empty: Any = ...) -> An
         if size > max_bytes:
             raise PayloadTooLarge(limit_bytes=max_bytes)
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return parse_json(b"".join(chunks), empty)
+
+
+async def receive_json(
+    receive: Receive, content_length: str | None, max_bytes: int, *, empty: Any = ...
+) -> Any:
+    """:func:`read_json` for a raw ASGI request (a hot route): the same
+    answers, ClientDisconnect if the client leaves before the end."""
+    _check_length(content_length, max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(limit_bytes=max_bytes)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return parse_json(chunks[0] if len(chunks) == 1 else b"".join(chunks), empty)
+
+
+def _check_length(length: str | None, max_bytes: int) -> None:
+    if length and length.isdigit() and int(length) > max_bytes:
+        raise PayloadTooLarge(limit_bytes=max_bytes)
+
+
+def parse_json(raw: bytes, empty: Any = ...) -> Any:
+    """A request body as a JSON object; see :func:`read_json`."""
     if not raw.strip() and empty is not ...:
         return empty
     try:
@@ -198,7 +237,11 @@ def token_of(request: Request) -> str | None:
 def path_param(request: Request, name: str) -> str:
     """A path parameter; NotFound for one no id can be: too long, or with
     unprintable characters (a NUL, which Postgres refuses to compare)."""
-    value = str(request.path_params[name])
+    return checked_id(str(request.path_params[name]))
+
+
+def checked_id(value: str) -> str:
+    """``value`` as a path parameter (see :func:`path_param`). Raises NotFound."""
     if len(value) > 64 or not value.isprintable():
         raise NotFound()
     return value

@@ -1,4 +1,4 @@
-"""Per-request metrics and the failure log line, outermost in the app.
+"""Per-request metrics and the failure log line, in the app's one middleware.
 
 Each HTTP request gets a request id (the caller's ``X-Request-ID`` when it is
 a short plain token, else a new one), sent back in ``X-Request-ID`` and put on
@@ -16,10 +16,13 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from onsale.http import HotRoute, failure_response
 from onsale.monitoring import logs, metrics, timing
 
 log = logging.getLogger("onsale.requests")
@@ -30,6 +33,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _CODES = frozenset(metrics.error_codes())
 # Error bodies are small; more than this is not one of ours.
 MAX_ERROR_BODY = 4096
+JSON_TYPE = (b"content-type", b"application/json")
 
 
 def route_template(scope: Scope) -> str:
@@ -57,9 +61,27 @@ def error_code(body: bytes) -> str:
     return code if isinstance(code, str) and code in _CODES else "unknown"
 
 
+@dataclass
+class _Answer:
+    """What was answered, as far as the middleware saw it."""
+
+    status: int = 500  # until a response starts: a request that fails before
+    body: bytearray = field(default_factory=bytearray)  # of an error answer
+
+
 class RequestMonitor:
-    def __init__(self, app: ASGIApp) -> None:
+    """The app's one middleware (inside Starlette's own): request id, metrics
+    and the failure log line of every HTTP request; the JSON answer of every
+    exception raised before a response started (``onsale.http.failure_response``);
+    and the hot routes, served before Starlette's router (``onsale.http.HotRoute``).
+
+    One middleware, not a chain of them: each ASGI layer costs a closure and a
+    wrapped ``send`` per request, which a hold on a hot sale cannot spare.
+    """
+
+    def __init__(self, app: ASGIApp, hot: Sequence[HotRoute] = ()) -> None:
         self.app = app
+        self.hot = tuple(hot)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,25 +91,68 @@ class RequestMonitor:
         rid_token = logs.REQUEST_ID.set(rid)
         event_token = logs.EVENT_ID.set(None)
         started = time.perf_counter()
-        status = 500
-        error_body = bytearray()
+        answer = _Answer()
+        try:
+            for hot in self.hot:
+                params = hot.match(scope)
+                if params is not None:
+                    await self._serve_hot(hot, params, scope, receive, send, rid, answer)
+                    break
+            else:
+                await self._serve(scope, receive, send, rid, answer)
+        finally:
+            self._record(scope, answer.status, time.perf_counter() - started, bytes(answer.body))
+            logs.EVENT_ID.reset(event_token)
+            logs.REQUEST_ID.reset(rid_token)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, rid: str, answer: _Answer
+    ) -> None:
+        started = False
 
         async def monitored_send(message: Message) -> None:
-            nonlocal status
+            nonlocal started
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                started = True
+                answer.status = int(message["status"])
                 headers = [*message.get("headers", ()), (b"x-request-id", rid.encode())]
                 message = {**message, "headers": headers}
-            elif status >= 400 and len(error_body) < MAX_ERROR_BODY:
-                error_body.extend(message.get("body", b""))
+            elif answer.status >= 400 and len(answer.body) < MAX_ERROR_BODY:
+                answer.body.extend(message.get("body", b""))
             await send(message)
 
         try:
             await self.app(scope, receive, monitored_send)
-        finally:
-            self._record(scope, status, time.perf_counter() - started, bytes(error_body))
-            logs.EVENT_ID.reset(event_token)
-            logs.REQUEST_ID.reset(rid_token)
+        except Exception as exc:
+            if started:
+                raise
+            await failure_response(exc, scope.get("path"))(scope, receive, monitored_send)
+
+    async def _serve_hot(
+        self,
+        hot: HotRoute,
+        params: dict[str, str],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        rid: str,
+        answer: _Answer,
+    ) -> None:
+        # as the router would have it: the route (its template names the
+        # request in the metrics) and the path parameters (the log's event id)
+        scope["route"] = hot.route
+        scope["path_params"] = params
+        try:
+            status, body = await hot.endpoint(scope, receive, params)
+            headers = [(b"content-length", str(len(body)).encode()), JSON_TYPE]
+        except Exception as exc:
+            response = failure_response(exc, scope.get("path"))
+            status, body, headers = response.status_code, bytes(response.body), response.raw_headers
+            answer.body.extend(body[:MAX_ERROR_BODY])
+        headers.append((b"x-request-id", rid.encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        answer.status = status
+        await send({"type": "http.response.body", "body": body})
 
     def _record(self, scope: Scope, status: int, seconds: float, body: bytes) -> None:
         route = route_template(scope)
