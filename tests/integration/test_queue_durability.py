@@ -497,3 +497,31 @@ async def test_joining_goes_on_while_postgres_cannot_reserve(
     assert [j.joined.number for j in more] == list(range(8, 11))
     await cut_off.admit(ev)  # the next admission step catches up
     assert (await repo.get_places(runtime.engine, ev.id)).reserved >= 10
+
+
+async def test_a_prequeue_lost_before_the_draw_is_refilled_by_the_fans_who_come_back(
+    client: httpx.AsyncClient, runtime: Runtime, make_event: MakeEvent
+) -> None:
+    """Before the draw the pre-queue has no numbers to keep: a fan who polls,
+    or whose socket's presence reaches Redis, before the opening is back in
+    it and in the draw. One who comes back only after the draw joins again
+    behind the pre-queue (the draw cannot be redone for them)."""
+    event = await make_event(opens_in=1.5, rate=600, max_active=1000)
+    ev = await runtime.events.get(event["id"])
+    fans = [await _join(client, ev.id) for _ in range(10)]
+    await runtime.redis.flushdb()
+    for f in fans[:5]:
+        s = await _status(client, ev.id, f["queue_token"])
+        assert s.status_code == 200 and s.json()["state"] == "prequeue", s.text
+    await runtime.queue.store.snapshot(ev.id, [f["entry_id"] for f in fans[5:8]])
+    r = await client.post(f"/api/events/{ev.id}/queue")
+    assert r.status_code == 201 and r.json()["state"] == "prequeue"  # a new fan is new
+    assert len(await runtime.queue.store.prequeue(ev.id)) == 9
+
+    await asyncio.sleep(max(ev.spec.sale.opens_at.timestamp() - time.time(), 0) + 0.1)
+    await runtime.queue.admit(ev)  # draws
+    drawn = (await client.get(f"/api/events/{ev.id}/draw")).json()["entries"]
+    assert set(drawn) == {f["entry_id"] for f in fans[:8]} | {r.json()["entry_id"]}
+    assert (await _status(client, ev.id, fans[8]["queue_token"])).status_code == 404
+    again = await _join(client, ev.id, fans[8]["queue_token"])
+    assert again["number"] == 10 and again["entry_id"] != fans[8]["entry_id"]

@@ -27,7 +27,7 @@ from typing import Any
 from onsale import db, tokens
 from onsale.admin.policy import Event
 from onsale.admin.service import EventService
-from onsale.errors import NotFound, SaleNotOpen, SoldOut, Unauthorized, Unavailable
+from onsale.errors import NotFound, Unauthorized, Unavailable
 from onsale.monitoring import metrics
 from onsale.queue import draw, policy, repo
 from onsale.queue.estimate import RateMeter, estimate, likely_sold_out
@@ -107,16 +107,16 @@ class QueueService:
         Raises SaleNotOpen, SoldOut, Unauthorized/Forbidden for a bad token.
         """
         entry = self.entry_of(event.id, token) if token else new_entry_id()
-        joined = await self._join(event, entry)
+        joined = await self._join(event, entry, returning=token is not None)
         # A numbered entry's id carries its number: a new token names it.
         if token is None or joined.entry != entry:
             token = self._queue_token(event, joined.entry)
         return JoinResult(joined.entry, token, joined)
 
-    async def _join(self, event: Event, entry: str) -> Joined:
+    async def _join(self, event: Event, entry: str, *, returning: bool) -> Joined:
         for _ in range(DRAW_ATTEMPTS):
             try:
-                return await self.store.join(event.id, entry)
+                return await self.store.join(event.id, entry, returning=returning)
             except DrawPending:
                 await self.draw(event)
             except ReserveNeeded as need:
@@ -249,12 +249,6 @@ class QueueService:
         """Where the fan stands. Raises NotFound for an entry Redis does not know."""
         entry = self.entry_of(event.id, token)
         view = await self._view(event, entry)
-        before_opening = time.time() < event.spec.sale.opens_at.timestamp()
-        if view.number < 0 and DURABLE_PLACES and before_opening:
-            # A pre-queue entry Redis lost before the draw: back into the pre-queue.
-            with contextlib.suppress(SaleNotOpen, SoldOut):
-                await self._join(event, entry)
-            view = await self.store.view(event.id, entry)
         status = policy.fan_status(view)
         if status is None:
             raise NotFound("This queue entry is unknown; join again with the same token")

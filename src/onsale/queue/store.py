@@ -150,13 +150,14 @@ class QueueStore:
     async def is_configured(self, event_id: str) -> bool:
         return bool(await self._client.hexists(self.keys(event_id).queue, "opens_ms"))
 
-    async def join(self, event_id: str, entry: str) -> Joined:
-        """Give ``entry`` a place, or find the one it has.
+    async def join(self, event_id: str, entry: str, *, returning: bool = False) -> Joined:
+        """Give ``entry`` a place, or find the one it has; ``returning``: the
+        entry comes from the fan's token, and gets back the place Redis lost.
 
         Raises SaleNotOpen, SoldOut, DrawPending, or Unavailable when the
         event's queue is not configured in Redis (yet).
         """
-        reply = await self._run("join", event_id, [entry])
+        reply = await self._run("join", event_id, [entry, int(returning)])
         if reply[0] == "ok":
             return Joined(int(str(reply[1])), reply[2] == "new", str(reply[3]))
         code = reply[1]

@@ -63,11 +63,20 @@ local function lost()
 end
 
 -- An entry Redis forgot comes back with the number its id carries: it gets
--- that number again. Returns the number, or nil when the id carries none,
--- places are not durable, or another entry holds the number.
+-- that number again; one without a number (it joined the pre-queue) goes
+-- back into the pre-queue if the draw is still to come (a drawn one was put
+-- back by the restore). Returns the number (0: pre-queue), or nil when places
+-- are not durable, the id carries no number after the draw, or another entry
+-- holds the number.
 local function reinsert(entry, now)
   if redis.call('HGET', K_QUEUE, 'places') ~= '1' then return nil end
   local n = tonumber(string.match(entry, '%-(%d+)$') or '')
+  if not n and now < qget('opens_ms') and redis.call('HGET', K_QUEUE, 'drawn') ~= '1' then
+    redis.call('SADD', K_PREQUEUE, entry)
+    redis.call('HSET', K_ENTRIES, entry, 0)
+    redis.call('ZADD', K_SEEN, now, entry)
+    return 0
+  end
   if not n or n <= 0 then return nil end
   local holder = redis.call('HGET', K_NUMBERS, n)
   if holder and holder ~= entry then return nil end

@@ -9,7 +9,8 @@
 -- lost its data; and no number past the Postgres reservation is given out.
 --
 -- KEYS: the queue keys (see _lib.lua).
--- ARGV: 1 entry id (the fan's existing entry, or a new one)
+-- ARGV: 1 entry id (the fan's existing entry, or a new one), 2 "1" when it
+--       comes from the fan's token (Redis may have lost it: put it back)
 -- Returns {"ok", number, "same"|"new", entry id} (number 0: in the pre-queue),
 -- {"lost"} (restore the counters first), {"err", "reserve", number} (reserve
 -- numbers up to at least it in Postgres, then join again) or {"err", code}:
@@ -19,7 +20,8 @@
 if lost() then return {'lost'} end
 local entry = ARGV[1]
 local now = now_ms()
-local known = redis.call('HGET', K_ENTRIES, entry) or reinsert(entry, now)
+local known = redis.call('HGET', K_ENTRIES, entry)
+if not known and ARGV[2] == '1' then known = reinsert(entry, now) end
 -- A fan skipped while away lines up again at the back (a new number, "new").
 if known and redis.call('SISMEMBER', K_SKIPPED, entry) == 0 then
   redis.call('ZADD', K_SEEN, now, entry)

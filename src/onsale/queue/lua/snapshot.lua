@@ -3,7 +3,8 @@
 -- present. One round trip per event per process per tick, whatever the fans.
 --
 -- After Redis lost its data, the touched entries it forgot get back the
--- number their ids carry: fans whose socket stayed open keep their place.
+-- number their ids carry (or the pre-queue): fans whose socket stayed open
+-- keep their place.
 --
 -- KEYS: the queue keys (see _lib.lua).
 -- ARGV: 1 JSON list of entries to mark present now (may be empty)
@@ -14,7 +15,9 @@
 if lost() then return {'lost'} end
 local now = now_ms()
 local touch = cjson.decode(ARGV[1])
-if #touch > 0 and redis.call('HGET', K_QUEUE, 'after_loss') == '1' then
+-- Only in the minute after a restore (a socket's presence comes every 5 s):
+-- the lookups cost nothing the rest of the time.
+if #touch > 0 and now - qget('restored_ms') < 60000 then
   for _, entry in ipairs(touch) do
     if redis.call('HEXISTS', K_ENTRIES, entry) == 0 then reinsert(entry, now) end
   end
