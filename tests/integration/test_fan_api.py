@@ -10,11 +10,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
+from onsale import app as app_module
 from onsale import tokens
 from onsale.runtime import Runtime
 from tests.conftest import Admit, MakeEvent, auth, iso
 from tests.integration.api_helpers import charges, error_code, hold, seat_states
+from tests.monitoring.metrics_util import Delta
 
 CARD = {"provider": "test", "card_number": "4242424242424242"}
 DECLINED = {"provider": "test", "card_number": "4000000000000002"}
@@ -838,3 +841,97 @@ async def test_a_session_that_really_ended_is_not_brought_back(
         json={"seats": ["BALC-A-1"]},
     )
     assert r.status_code == 403
+
+
+# ------------------------------------------- the hot route and the router agree
+
+
+async def test_the_hot_hold_route_answers_as_the_router_does(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    make_event: MakeEvent,
+    admitted: Admit,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """POST /api/events/{id}/holds is served by the app's middleware before the
+    router (onsale.http.HotRoute); the same app without hot routes serves it
+    through Starlette's router. Every answer is the same, and so are the
+    metrics it leaves."""
+    monkeypatch.setattr(app_module, "hot_routes", [])
+    routed_app = app_module.create_app(runtime.settings, runtime=runtime)
+    transport = httpx.ASGITransport(app=routed_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://onsale.test") as routed:
+        event = await make_event()
+        eid = event["id"]
+        access, rival = await admitted(eid), await admitted(eid)
+        await hold(client, eid, rival, {"seats": ["BALC-A-1"]})
+        now = int(time.time())
+        elsewhere = tokens.sign(SECRET, tokens.Claims("access", "ev_other", "q_x", now + 600))
+        expired = tokens.sign(SECRET, tokens.Claims("access", eid, "q_x", now - 1))
+        queue_token = tokens.sign(SECRET, tokens.Claims("queue", eid, "q_x", now + 600))
+        path = f"/api/events/{eid}/holds"
+        big = "x" * (runtime.settings.max_body_bytes + 1)
+        requests: list[tuple[str, str, dict[str, str], str | None]] = [
+            ("POST", path, {}, '{"section":"FLOOR","quantity":1}'),
+            ("POST", path, {"Authorization": "Bearer junk"}, '{"section":"FLOOR","quantity":1}'),
+            ("POST", path, {"Authorization": "Basic abc"}, '{"section":"FLOOR","quantity":1}'),
+            ("POST", path, auth(elsewhere), '{"section":"FLOOR","quantity":1}'),
+            ("POST", path, auth(expired), '{"section":"FLOOR","quantity":1}'),
+            ("POST", path, auth(queue_token), '{"section":"FLOOR","quantity":1}'),
+            ("POST", "/api/events/ev_nope/holds", auth(access), "{}"),
+            ("POST", f"/api/events/{'e' * 65}/holds", auth(access), "{}"),
+            ("POST", "/api/events/a%00b/holds", auth(access), "{}"),
+            ("POST", path, auth(access), "not json"),
+            ("POST", path, auth(access), "[1, 2]"),
+            ("POST", path, auth(access), ""),
+            ("POST", path, auth(access), '{"seats": "\\u0000"}'),
+            ("POST", path, auth(access), "[" * 40 + "]" * 40),
+            ("POST", path, auth(access), f'{{"pad": "{big}"}}'),
+            ("POST", path, auth(access), '{"section":"NOPE","quantity":1}'),
+            ("POST", path, auth(access), '{"section":"FLOOR","quantity":99}'),
+            ("POST", path, auth(access), '{"seats":["BALC-Z-99"]}'),
+            ("POST", path, auth(access), '{"seats":["BALC-A-1"]}'),
+            ("GET", path, auth(access), None),
+            ("PUT", path, auth(access), "{}"),
+        ]
+        for method, url, headers, body in requests:
+            d = Delta()
+            answers = [
+                await c.request(
+                    method,
+                    url,
+                    headers={**headers, "Content-Type": "application/json"},
+                    content=body,
+                )
+                for c in (client, routed)
+            ]
+            hot, router = answers
+            label = (method, url[:40], body and body[:40])
+            assert hot.status_code == router.status_code, label
+            assert hot.json() == router.json(), label
+            assert hot.headers["content-type"] == router.headers["content-type"], label
+            assert hot.headers.get("retry-after") == router.headers.get("retry-after"), label
+            assert hot.headers["x-request-id"] and router.headers["x-request-id"], label
+            if method == "POST":
+                route = "/api/events/{event_id}/holds"
+                status = str(hot.status_code)
+                counted = d.of(
+                    "onsale_http_requests_total", route=route, method=method, status=status
+                )
+                assert counted == 2, label
+                if hot.status_code >= 400:
+                    assert d.of("onsale_http_errors_total", code=error_code(hot)) == 2, label
+
+        # and a hold that succeeds, once through each: the same answer but its id and time
+        made = []
+        for c in (client, routed):
+            r = await c.post(path, headers=auth(access), json={"section": "FLOOR", "quantity": 2})
+            assert r.status_code == 201, r.text
+            assert r.headers["content-type"] == "application/json"
+            made.append(r.json())
+        assert made[0]["hold_id"] != made[1]["hold_id"]
+        for m in made:
+            del m["hold_id"], m["expires_at"]
+        assert (
+            made[0] == made[1] == {"seats": [], "section": "FLOOR", "quantity": 2, "state": "held"}
+        )

@@ -411,6 +411,49 @@ async def test_a_new_hold_replaces_the_old_one(
     await check(redis_client, store, held=5, sold=0)
 
 
+async def test_a_ga_hold_replaced_in_its_section_moves_only_the_difference(
+    redis_client: aredis.Redis, store: InventoryStore
+) -> None:
+    """The in-place path of hold.lua: same entry, same GA section."""
+    await store.rebuild(EV, make_spec(ga=10), [])
+    for e in ("a", "b"):
+        await shop(redis_client, store, e)
+    await store.hold(EV, "hb", "b", ga(5))
+    previous = "h0"
+    await store.hold(EV, previous, "a", ga(3))
+    for i, quantity in enumerate((4, 2, 2, 5)):  # up, down, the same, up to all that is left
+        h = await store.hold(EV, f"h{i + 1}", "a", ga(quantity))
+        # the short answer of the script and the stored record agree
+        assert h == Hold.from_record(json.dumps(await record(redis_client, store, h.hold_id)))
+        assert (h.section, h.seats, h.quantity, h.state) == ("FLOOR", (), quantity, "held")
+        assert await redis_client.hget(store.keys(EV).holds, previous) is None
+        assert await redis_client.zscore(store.keys(EV).expiries, previous) is None
+        await check(redis_client, store, held=5 + quantity, sold=0)
+        previous = h.hold_id
+    with pytest.raises(SeatsUnavailable) as exc:
+        await store.hold(EV, "h9", "a", ga(6))
+    assert exc.value.details == {"available": 5}
+    await check(redis_client, store, held=10, sold=0)
+    assert await redis_client.hget(store.keys(EV).by_entry, "a") == previous
+    # and the hold it left behind is released as any other
+    assert await store.release(EV, previous, "a") == 5
+    await check(redis_client, store, held=5, sold=0)
+
+
+async def test_the_scripts_short_answer_is_the_stored_hold(
+    redis_client: aredis.Redis, store: InventoryStore
+) -> None:
+    await store.rebuild(EV, make_spec(ga=10), [])
+    await shop(redis_client, store, "a")
+    for i, request in enumerate((seats("BALC-A-2", "BALC-A-1"), best(3), ga(2), ga(1))):
+        h = await store.hold(EV, f"h{i}", "a", request)
+        assert h == Hold.from_record(json.dumps(await record(redis_client, store, h.hold_id)))
+        assert h.quantity == request.quantity and h.entry == "a"
+    boxoffice = await store.hold(EV, "hx", "", seats("BALC-B-1"), boxoffice=True)
+    assert boxoffice.seats == ("BALC-B-1",) and boxoffice.entry == ""
+    assert boxoffice == Hold.from_record(json.dumps(await record(redis_client, store, "hx")))
+
+
 async def test_limits_per_order_and_per_entry(
     redis_client: aredis.Redis, store: InventoryStore
 ) -> None:

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from onsale import tokens
 from onsale.errors import Forbidden, TokenExpired, Unauthorized
 from onsale.tokens import Claims, Kind, bearer, sign, verify
 
@@ -214,3 +215,43 @@ def test_forgery_checked_before_kind_and_event() -> None:
 )
 def test_bearer(header: str | None, expected: str | None) -> None:
     assert bearer(header) == expected
+
+
+# ------------------------------------------------- the cache of checked tokens
+
+
+def test_a_remembered_token_is_still_checked_for_expiry_kind_and_event() -> None:
+    token = sign(KEY, _claims())
+    assert verify(KEY, token, kind="access", event_id="ev1", now=EXPIRES - 1).subject == "entry-1"
+    # the same string again: from the cache, and every check still made
+    with pytest.raises(TokenExpired):
+        verify(KEY, token, kind="access", event_id="ev1", now=EXPIRES)
+    with pytest.raises(Forbidden):
+        verify(KEY, token, kind="order", event_id="ev1", now=EXPIRES - 1)
+    with pytest.raises(Forbidden):
+        verify(KEY, token, kind="access", event_id="ev2", now=EXPIRES - 1)
+    # under another key it is another token: no answer from the cache
+    with pytest.raises(Unauthorized):
+        verify(OTHER_KEY, token, kind="access", event_id="ev1", now=EXPIRES - 1)
+
+
+def test_a_forged_token_is_never_remembered() -> None:
+    forged = sign(OTHER_KEY, _claims(subject="forged"))
+    good = sign(KEY, _claims(subject="good"))
+    verify(KEY, good, kind="access", event_id="ev1", now=EXPIRES - 1)
+    size = tokens._verified.cache_info().currsize
+    misses = tokens._verified.cache_info().misses
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            verify(KEY, forged, kind="access", event_id="ev1", now=EXPIRES - 1)
+    info = tokens._verified.cache_info()
+    # checked twice (two misses), kept never
+    assert (info.currsize, info.misses) == (size, misses + 2)
+
+
+def test_the_cache_is_bounded() -> None:
+    info = tokens._verified.cache_info()
+    assert info.maxsize is not None and info.maxsize <= 100_000
+    for i in range(info.maxsize + 10):
+        tokens._verified(KEY, sign(KEY, _claims(subject=f"e{i}")))
+    assert tokens._verified.cache_info().currsize == info.maxsize
