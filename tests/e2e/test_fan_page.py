@@ -23,6 +23,41 @@ ADMIT_MS = 20_000
 Shots = Callable[[Page, str], Path]
 
 
+# WCAG 2 contrast of every visible piece of text against the first opaque
+# background behind it: 4.5:1, or 3:1 for large text (24 px, or 18.7 px bold).
+LOW_CONTRAST_JS = """() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].filter((n) => n.nodeType === 3);
+    const text = own.map((n) => n.textContent).join("").trim();
+    if (!text || !el.checkVisibility({ visibilityProperty: true })) continue;
+    const style = getComputedStyle(el);
+    const [a, b] = [lum(rgb(style.color)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) bad.push(`${text.slice(0, 30)}: ${ratio.toFixed(2)}`);
+  }
+  return bad;
+}"""
+
+
+def assert_readable(page: Page) -> None:
+    assert page.evaluate(LOW_CONTRAST_JS) == []
+
+
 def join_and_shop(page: Page) -> None:
     page.get_by_test_id("queue-join").click()
     expect(page.get_by_test_id("hold-submit")).to_be_visible(timeout=ADMIT_MS)
@@ -53,6 +88,7 @@ def test_prequeue_to_tickets_and_reload(
     expect(page.get_by_test_id("queue-join")).to_be_hidden()
     page.locator("#draw summary").click()
     expect(page.locator("#draw-commitment")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
+    assert_readable(page)
     shots(page, "in the pre-queue")
 
     expect(page.get_by_test_id("hold-submit")).to_be_visible(timeout=ADMIT_MS)
@@ -65,6 +101,7 @@ def test_prequeue_to_tickets_and_reload(
     expect(page.get_by_test_id("hold-expires")).to_have_text(re.compile(r"^\d+:\d\d$"))
     expect(seat(page, "BALC-A-3")).to_have_attribute("data-state", "mine")
     expect(page.locator("#breakdown")).to_contain_text("€52.00")
+    assert_readable(page)
     shots(page, "held")
 
     pay(page, GOOD_CARD)
@@ -74,6 +111,7 @@ def test_prequeue_to_tickets_and_reload(
     order_id = confirmation.get_attribute("data-order-id")
     assert order_id and order_id in confirmation.inner_text()
     expect(page.locator("[data-testid=ticket] svg")).to_have_count(2)
+    assert_readable(page)
     shots(page, "tickets")
 
     page.reload()
@@ -120,6 +158,7 @@ def test_a_dropped_connection_reconnects_and_keeps_the_place(
 
     sockets[0].close(code=1011, reason="network drop")
     expect(page.locator("#queue-reconnecting")).to_be_visible()
+    assert_readable(page)
     shots(page, "connection lost")
     expect(page.locator("#queue-reconnecting")).to_be_hidden(timeout=10_000)
     assert len(sockets) == 3
@@ -151,6 +190,7 @@ def test_two_fans_race_for_one_seat(
     expect(seat(loser, "BALC-B-5")).to_have_attribute("data-state", "held")
     expect(seat(loser, "BALC-B-5")).to_have_attribute("aria-pressed", "false")
     expect(seat(winner, "BALC-B-5")).to_have_attribute("data-state", "mine")
+    assert_readable(loser)
     shots(winner, "winner")
     shots(loser, "loser sees the seat taken")
 
@@ -178,6 +218,7 @@ def test_declined_card_then_a_good_one_on_the_same_hold(
     expect(page.get_by_test_id("error-message")).to_contain_text("declined")
     expect(expires).to_be_visible()
     expect(page.get_by_test_id("checkout-card")).to_be_focused()
+    assert_readable(page)
     shots(page, "declined")
     page.reload()  # the hold survives a reload too
     expect(expires).to_be_visible()
@@ -240,6 +281,8 @@ def test_french_keyboard_only_with_proof_of_work(
 
     page.keyboard.press("Tab")  # into the map: its first seat
     expect(seat(page, "BALC-A-1")).to_be_focused()
+    focus_ring = seat(page, "BALC-A-1").evaluate("b => getComputedStyle(b).outlineStyle")
+    assert focus_ring == "solid"
     page.keyboard.press("ArrowRight")
     page.keyboard.press("Space")
     page.keyboard.press("ArrowDown")
