@@ -3,6 +3,8 @@ checkout and tickets, as fans meet them (API.md "Pages" testids only)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, Route, WebSocketRoute, expect
 
+from onsale.queue import guard
 from tests import live_server
 from tests.conftest import auth
 
@@ -318,3 +321,35 @@ def test_before_the_prequeue_a_countdown_and_no_join(
     expect(page.locator("#event-facts")).to_contain_text("Waiting room opens")
     expect(page.get_by_test_id("queue-join")).to_be_hidden()
     shots(page, "countdown")
+
+
+def test_plain_javascript_hashes_match_python(
+    server: live_server.Server, new_page: Callable[..., Page]
+) -> None:
+    """Over plain http (a phone on the venue's network) browsers hide
+    crypto.subtle; the page's own SHA-256 and HMAC then solve the proof of work
+    and check the draw. They must agree with Python's."""
+    texts = ["", "abc", "a" * 55, "a" * 56, "a" * 64, "é" * 100, "x" * 1000]
+    keys = ["seed", "k" * 100]
+    page = new_page()
+    page.goto(f"{server.url}/e/nothing-here")  # any page of the origin
+    out = page.evaluate(
+        """async ([texts, keys]) => {
+          const { sha256, hmacSha256 } = await import("/static/fan/sha256.js");
+          const { solve } = await import("/static/fan/pow.js");
+          const enc = new TextEncoder();
+          const hex = (b) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+          const mac = (k, s) => hex(hmacSha256(enc.encode(k), enc.encode(s)));
+          return {
+            digests: texts.map((s) => hex(sha256(enc.encode(s)))),
+            macs: keys.flatMap((k) => texts.map((s) => mac(k, s))),
+            nonce: await solve("e.1.ab.cd", 10, async (b) => sha256(b)),
+          };
+        }""",
+        [texts, keys],
+    )
+    assert out["digests"] == [hashlib.sha256(s.encode()).hexdigest() for s in texts]
+    assert out["macs"] == [
+        hmac.new(k.encode(), s.encode(), hashlib.sha256).hexdigest() for k in keys for s in texts
+    ]
+    assert out["nonce"] == guard.solve("e.1.ab.cd", 10)

@@ -4,6 +4,7 @@
 
 import { call } from "./api.js";
 import { t } from "./i18n.js";
+import { sha256, hmacSha256 } from "./sha256.js";
 
 const hex = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
 
@@ -12,14 +13,25 @@ function compareBytes(a, b) {
   return 0;
 }
 
+/** Hash and HMAC: the browser's, or plain JavaScript where crypto.subtle is
+ * hidden (pages on plain http). */
+async function primitives(seed) {
+  if (!(globalThis.crypto && crypto.subtle)) {
+    return { digest: async (b) => sha256(b), rank: async (m) => hmacSha256(seed, m) };
+  }
+  const key = await crypto.subtle.importKey("raw", seed, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return {
+    digest: async (b) => new Uint8Array(await crypto.subtle.digest("SHA-256", b)),
+    rank: async (m) => new Uint8Array(await crypto.subtle.sign("HMAC", key, m)),
+  };
+}
+
 export async function verify(draw) {
   const seed = new Uint8Array(draw.seed.match(/../g).map((h) => parseInt(h, 16)));
-  if (hex(await crypto.subtle.digest("SHA-256", seed)) !== draw.commitment) return false;
-  const key = await crypto.subtle.importKey("raw", seed, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const { digest, rank } = await primitives(seed);
+  if (hex(await digest(seed)) !== draw.commitment) return false;
   const encoder = new TextEncoder();
-  const ranks = await Promise.all(
-    draw.entries.map(async (e) => new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(e)))),
-  );
+  const ranks = await Promise.all(draw.entries.map((e) => rank(encoder.encode(e))));
   for (let i = 1; i < ranks.length; i++) if (compareBytes(ranks[i - 1], ranks[i]) > 0) return false;
   return true;
 }
