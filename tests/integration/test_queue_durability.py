@@ -525,3 +525,26 @@ async def test_a_prequeue_lost_before_the_draw_is_refilled_by_the_fans_who_come_
     assert (await _status(client, ev.id, fans[8]["queue_token"])).status_code == 404
     again = await _join(client, ev.id, fans[8]["queue_token"])
     assert again["number"] == 10 and again["entry_id"] != fans[8]["entry_id"]
+
+
+async def test_the_next_block_is_reserved_before_it_is_needed(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    make_event: MakeEvent,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(queue_service, "RESERVE_BLOCK", 10)
+    event = await make_event(rate=600, max_active=1000)
+    ev = await runtime.events.get(event["id"])
+    await runtime.queue.admit(ev)
+    for _ in range(22):  # reserving only when out: blocks to 11, then to 22
+        await _join(client, ev.id)
+    durable = runtime.queue.store.keys(ev.id).queue
+    for _ in range(100):  # the reservation ahead runs in the background
+        reserved = (await repo.get_places(runtime.engine, ev.id)).reserved
+        if reserved == int(await runtime.redis.hget(durable, "durable") or 0):
+            break
+        await asyncio.sleep(0.01)
+    # Reserved ahead of the last number given: the next join writes nothing.
+    assert reserved > 22
+    assert int(await runtime.redis.hget(durable, "durable") or 0) == reserved

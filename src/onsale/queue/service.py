@@ -48,8 +48,11 @@ QUEUE_TOKEN_GRACE_SECONDS = 24 * 3600
 # test_queue_durability.py): off, a Redis that lost its data loses every
 # waiting fan's place, as before places were made durable.
 DURABLE_PLACES = True
-# Numbers reserved in Postgres at a time: one write per this many joins.
-RESERVE_BLOCK = 1000
+# Numbers reserved in Postgres at a time: one write per this many joins (the
+# next block is reserved when half of one is left, so no join waits). After a
+# loss, numbering resumes past the block: at most this many numbers are
+# skipped, and newcomers' positions count them until admission passes them.
+RESERVE_BLOCK = 200
 # After a restore, admission waits this long for a fan whose number Redis
 # forgot to come back (a websocket's presence reaches Redis every 5 s).
 RETURN_SECONDS = 10.0
@@ -108,6 +111,10 @@ class QueueService:
         """
         entry = self.entry_of(event.id, token) if token else new_entry_id()
         joined = await self._join(event, entry, returning=token is not None)
+        if 0 <= joined.reserved_left < RESERVE_BLOCK // 2:
+            # Reserve the next block before it is needed: no join waits for it.
+            ahead = functools.partial(self._reserve, event.id, joined.number)
+            self._start("reserve", event.id, ahead)
         # A numbered entry's id carries its number: a new token names it.
         if token is None or joined.entry != entry:
             token = self._queue_token(event, joined.entry)
@@ -126,16 +133,28 @@ class QueueService:
                 await self.events.prepare_redis(event)
         raise Unavailable("The queue is busy opening, retry shortly")
 
-    async def _once(self, kind: str, event_id: str, work: Callable[[], Awaitable[None]]) -> None:
-        """Run ``work``, or wait for the same kind of work already under way
-        for this event in this process (thousands of joins may ask at once)."""
+    def _start(
+        self, kind: str, event_id: str, work: Callable[[], Awaitable[None]]
+    ) -> asyncio.Future[None]:
+        """Start ``work``, unless the same kind of work is under way for this
+        event in this process (thousands of joins may ask at once): that one."""
         key = (kind, event_id)
         pending = self._pending.get(key)
         if pending is None:
             pending = asyncio.ensure_future(work())
             self._pending[key] = pending
-            pending.add_done_callback(lambda _: self._pending.pop(key, None))
-        await asyncio.shield(pending)
+            pending.add_done_callback(functools.partial(self._done, key))
+        return pending
+
+    def _done(self, key: tuple[str, str], task: asyncio.Future[None]) -> None:
+        self._pending.pop(key, None)
+        if not task.cancelled() and task.exception() is not None:
+            # Awaited by whoever needed it; logged for work started ahead.
+            log.warning("%s of %s failed: %s", key[0], key[1], task.exception())
+
+    async def _once(self, kind: str, event_id: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work``, or wait for the same work already under way."""
+        await asyncio.shield(self._start(kind, event_id, work))
 
     async def _reserve(self, event_id: str, number: int) -> None:
         """Reserve numbers in Postgres before Redis gives them: after a loss,

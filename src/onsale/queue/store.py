@@ -58,6 +58,7 @@ class Joined:
     number: int  # 0 while in the pre-queue
     new: bool
     entry: str = ""  # the entry id, which carries the number with durable places
+    reserved_left: int = -1  # numbers still reserved after this one (-1: not told)
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,8 @@ class QueueStore:
         """
         reply = await self._run("join", event_id, [entry, int(returning)])
         if reply[0] == "ok":
-            return Joined(int(str(reply[1])), reply[2] == "new", str(reply[3]))
+            left = int(str(reply[4])) if len(reply) > 4 else -1
+            return Joined(int(str(reply[1])), reply[2] == "new", str(reply[3]), left)
         code = reply[1]
         if code == "reserve":
             raise ReserveNeeded(int(str(reply[2])))

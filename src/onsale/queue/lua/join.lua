@@ -11,7 +11,9 @@
 -- KEYS: the queue keys (see _lib.lua).
 -- ARGV: 1 entry id (the fan's existing entry, or a new one), 2 "1" when it
 --       comes from the fan's token (Redis may have lost it: put it back)
--- Returns {"ok", number, "same"|"new", entry id} (number 0: in the pre-queue),
+-- Returns {"ok", number, "same"|"new", entry id[, numbers still reserved after
+-- it (durable places): reserve more ahead when few are left]} (number 0: in
+-- the pre-queue),
 -- {"lost"} (restore the counters first), {"err", "reserve", number} (reserve
 -- numbers up to at least it in Postgres, then join again) or {"err", code}:
 -- not_configured, sale_not_open, sold_out, draw_pending (the sale is open but
@@ -52,4 +54,5 @@ redis.call('ZADD', K_SEEN, now, entry)
 redis.call('SREM', K_SKIPPED, entry)
 redis.call('HSET', K_ENTRIES, entry, n)
 redis.call('HSET', K_NUMBERS, n, entry)
+if durable then return {'ok', n, 'new', entry, qget('durable') - n} end
 return {'ok', n, 'new', entry}
