@@ -270,11 +270,17 @@ def test_hold_that_expires_in_the_page(
     shots(page, "back to seat choice")
 
 
-def test_french_keyboard_only_with_proof_of_work(
-    event_of: Callable[..., str], fan_page: Callable[..., Page], shots: Shots
+def test_french_keyboard_only_with_proof_of_work_and_no_websocket(
+    server: live_server.Server,
+    event_of: Callable[..., str],
+    fan_page: Callable[..., Page],
+    shots: Shots,
 ) -> None:
     event_id = event_of(language="fr", pow_difficulty=12, ga=0)
-    page = fan_page(event_id)
+    page = fan_page(event_id, go=False)
+    # A network that lets no websocket through: the status poll takes over.
+    page.route_web_socket(re.compile(r"/ws/events/"), lambda ws: ws.close())
+    page.goto(f"{server.url}/e/{event_id}")
     expect(page.locator("html")).to_have_attribute("lang", "fr")
     expect(page.get_by_test_id("queue-join")).to_have_text("Entrer dans la file")
     page.get_by_test_id("queue-join").focus()

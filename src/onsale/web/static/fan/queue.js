@@ -108,6 +108,7 @@ export class QueueLink {
       this.pollTimer = null;
     } else if (!this.pollTimer) {
       this.pollTimer = setInterval(() => this.poll(), POLL_MS);
+      this.poll();
     }
     this.on.link(up);
   }
