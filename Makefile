@@ -32,7 +32,7 @@ loadtest: $(STAMP)
 	$(BIN)/python loadtests/run_sellout.py
 
 chaos: $(STAMP)
-	$(BIN)/python loadtests/chaos.py
+	$(BIN)/python loadtests/chaos.py $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .onsale .pytest_cache .mypy_cache .ruff_cache

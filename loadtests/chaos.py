@@ -288,8 +288,10 @@ def _verdict(
         "ok": not problems,
         "event_id": sale.event_id,
         "faults": [
-            {**f.as_json(sale.opens_at), "failed_requests_until_next": n}
-            for f, n in zip(faults, per_fault(record, faults, load["end"]), strict=True)
+            {**f.as_json(sale.opens_at), **effects}
+            for f, effects in zip(
+                faults, per_fault(record, faults, sale.opens_at, load["end"]), strict=True
+            )
         ],
         "errors": fans_with_errors(record),
         "degraded": degraded(record, sale.opens_at, load["end"]),
@@ -304,6 +306,7 @@ def _verdict(
         "proxy": {
             "connects_refused": stack.proxy.refused,
             "clients_unserved": stack.proxy.unserved,
+            "connect_errors": dict(stack.proxy.errors),
         },
         "app_errors": errors[:30],
         "locust_exit_code": load["locust_exit_code"],
@@ -336,12 +339,17 @@ def run(args: argparse.Namespace, work: Path, clock: Clock) -> int:
 
 def main() -> int:
     args = _parser().parse_args()
-    # SIGTERM unwinds like Ctrl-C, so that everything started is stopped.
+    # SIGTERM unwinds like Ctrl-C, so that everything started is stopped; and
+    # Ctrl-C does even when started in the background (which ignores SIGINT).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     clock = Clock()
     work = Path(tempfile.mkdtemp(prefix="onsale-chaos-"))
     try:
         return run(args, work, clock)
+    except KeyboardInterrupt:
+        clock.say("interrupted: what the run started is stopped")
+        return 130
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,6 +184,7 @@ class Proxy:
         self.port = free_port()
         self.refused = 0  # connects an app refused (fans did not see them)
         self.unserved = 0  # clients no app accepted
+        self.errors: Counter[str] = Counter()  # why a connect failed, by app port
         self._next = itertools.cycle(range(len(backends)))
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -223,8 +225,9 @@ class Proxy:
             port = self.backends[next(self._next)]
             try:
                 return await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
+            except OSError as exc:
                 self.refused += 1
+                self.errors[f"{type(exc).__name__} :{port}"] += 1
         return None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

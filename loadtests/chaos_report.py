@@ -196,19 +196,28 @@ def latency_by_phase(record: list[dict[str, Any]], faults: list[Fault]) -> dict[
     }
 
 
-def per_fault(record: list[dict[str, Any]], faults: list[Fault], end: float) -> list[int]:
-    """Failed requests from each fault's start to the next one's."""
-    counts = []
+def per_fault(
+    record: list[dict[str, Any]], faults: list[Fault], origin: float, end: float
+) -> list[dict[str, int]]:
+    """From each fault's start to the next one's: failed requests, seconds
+    with a failure, seconds with admission stalled."""
+    out = []
+    failing, stalled = failing_seconds(record, origin, end), stalled_seconds(record, origin, end)
     for i, fault in enumerate(faults):
         stop = faults[i + 1].at if i + 1 < len(faults) else end
-        counts.append(
-            sum(
-                1
-                for line in _requests(record)
-                if error_kind(line) is not None and fault.at <= line["t"] < stop
-            )
+        span = range(int(fault.at - origin), int(stop - origin))
+        out.append(
+            {
+                "failed_requests_until_next": sum(
+                    1
+                    for line in _requests(record)
+                    if error_kind(line) is not None and fault.at <= line["t"] < stop
+                ),
+                "failing_seconds_until_next": sum(1 for s in span if s in failing),
+                "admission_stalled_seconds_until_next": sum(1 for s in span if s in stalled),
+            }
         )
-    return counts
+    return out
 
 
 def sold_twice(orders: dict[str, Any]) -> list[str]:

@@ -275,7 +275,7 @@ class Fan(FastHttpUser):
             if r.status_code == 409:
                 r.success()  # someone was faster: a normal answer in a sell-out
                 return None, False
-            r.failure(f"hold {r.status_code}: {r.text[:100]}")
+            r.failure(f"hold {r.status_code}: {(r.text or '')[:100]}")
             return None, _retryable(r)
 
     def _pay(self, access: str, hold: dict[str, Any], card: str, key: str) -> Any:
@@ -335,7 +335,7 @@ class Fan(FastHttpUser):
             if r.status_code == 409:
                 r.success()  # hold expired, limit, or the twin request still running
                 return None, False
-            r.failure(f"checkout {r.status_code}: {r.text[:100]}")
+            r.failure(f"checkout {r.status_code}: {(r.text or '')[:100]}")
             return None, _retryable(r)
 
     @task
@@ -391,7 +391,7 @@ class BoxOffice(FastHttpUser):
             elif r.status_code == 409:
                 r.success()
             else:
-                r.failure(f"boxoffice {r.status_code}: {r.text[:100]}")
+                r.failure(f"boxoffice {r.status_code}: {(r.text or '')[:100]}")
 
 
 class Browser(FastHttpUser):

@@ -173,3 +173,23 @@ def test_degraded_seconds_count_failures_and_stalled_admission(chaos_report: Mod
     # 2: the 503; 5, 6, 7: fans waited and nobody was admitted within a second
     # either side (8 is next to the admission in 9).
     assert chaos_report.degraded_seconds(record, start, start + 12) == [2, 5, 6, 7]
+
+
+def test_effects_are_counted_per_fault_and_latency_per_phase(chaos_report: ModuleType) -> None:
+    fault = chaos_report.Fault
+    faults = [fault("app_sigkill", 1010.0, 1012.0), fault("postgres_stop", 1020.0, 1030.0)]
+    record = [
+        _request(1005.0, "hold", 201, None),  # before
+        _request(1011.0, "hold", 0, "ConnectionResetError: reset"),  # during the kill
+        _request(1016.0, "hold", 201, None),  # between
+        _request(1025.0, "checkout", 503, "x"),  # during the outage
+        _request(1040.0, "checkout", 201, None),  # after
+    ]
+    effects = chaos_report.per_fault(record, faults, 1000.0, 1050.0)
+    assert [e["failed_requests_until_next"] for e in effects] == [1, 1]
+    assert [e["failing_seconds_until_next"] for e in effects] == [1, 1]
+    latency = chaos_report.latency_by_phase(record, faults)
+    assert latency["hold"]["before"]["n"] == 1 and latency["hold"]["between"]["n"] == 1
+    assert latency["hold"]["during"]["n"] == 0  # a lost connection has no answer time
+    assert latency["checkout"]["during"] == {"p99_ms": 20.0, "n": 1}
+    assert latency["checkout"]["after"]["n"] == 1
