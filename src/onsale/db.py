@@ -22,6 +22,23 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     ConnectionError,
     OSError,
 )
+# SQLSTATEs of a server that is shutting down, starting up or has cut the
+# connection (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03
+# cannot_connect_now, class 08): asyncpg raises them as plain PostgresErrors,
+# which SQLAlchemy wraps in a bare DBAPIError, not an OperationalError.
+UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03", "08")
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True if ``exc`` means Postgres is not there right now (answer 503)."""
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = str(getattr(exc.orig, "sqlstate", None) or "")
+        return state.startswith(UNAVAILABLE_SQLSTATES)
+    return False
 
 
 def async_url(url: str) -> str:

@@ -79,7 +79,7 @@ def classify(exc: BaseException) -> OnsaleError | None:
         return InvalidRequest("The client went away before sending its whole request")
     if isinstance(exc, redis_conn.UNAVAILABLE_ERRORS):
         return Unavailable("Redis is unavailable, retry shortly")
-    if isinstance(exc, db.UNAVAILABLE_ERRORS):
+    if db.unavailable(exc):
         return Unavailable("The database is unavailable, retry shortly")
     return None
 

@@ -66,8 +66,11 @@ def venue(api: httpx.Client) -> dict[str, Any]:
     return venue
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium for one module. Not for the session: Playwright's sync API runs
+    an event loop of its own while it is open, and the async tests after the
+    browser tests could not run theirs."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is not installed at {CHROMIUM} (.ci/run installs it)")
     with sync_playwright() as pw:

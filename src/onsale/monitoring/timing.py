@@ -50,7 +50,7 @@ def outcome_of(exc: BaseException) -> str:
     ``internal_error`` (a bug)."""
     if isinstance(exc, OnsaleError):
         return exc.code
-    if isinstance(exc, (*redis_conn.UNAVAILABLE_ERRORS, *db.UNAVAILABLE_ERRORS)):
+    if isinstance(exc, redis_conn.UNAVAILABLE_ERRORS) or db.unavailable(exc):
         return "unavailable"
     if not isinstance(exc, Exception):
         return "cancelled"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Coroutine
 from typing import Any, cast
 
@@ -16,13 +17,15 @@ from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from onsale.errors import Forbidden, NotFound, Unauthorized
-from onsale.http import runtime_of
+from onsale.errors import Forbidden, NotFound, Unauthorized, Unavailable
+from onsale.http import classify, runtime_of
 from onsale.queue.fanout import Fan
 from onsale.queue.service import status_json
 
 CLOSE_BAD_TOKEN = 4401
 CLOSE_UNKNOWN_EVENT = 4404
+CLOSE_TRY_AGAIN = 1013  # RFC 6455 "Try Again Later"
+log = logging.getLogger(__name__)
 
 
 async def _drain(websocket: WebSocket) -> None:
@@ -40,8 +43,17 @@ class QueueSocket:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         websocket = WebSocket(scope, receive, send)
-        with contextlib.suppress(WebSocketDisconnect):  # the fan went away: nothing to answer
-            await _serve(websocket, send)
+        try:
+            with contextlib.suppress(WebSocketDisconnect):  # the fan went away: nothing to answer
+                await _serve(websocket, send)
+        except Exception as exc:
+            # Redis or Postgres is down: the fan's page reconnects with the
+            # same token (its place is kept); no traceback, no 1011.
+            if not isinstance(classify(exc), Unavailable):
+                raise
+            log.warning("queue socket: %s", classify(exc))
+            with contextlib.suppress(Exception):
+                await websocket.close(code=CLOSE_TRY_AGAIN)
 
 
 async def _serve(websocket: WebSocket, send: Send) -> None:
