@@ -5,11 +5,17 @@ does not keep up is cut off, and the last message ends the talk."""
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
+from onsale.admin.policy import Event
 from onsale.queue import eager
-from onsale.queue.fanout import SEND_TIMEOUT_SECONDS, Fan
+from onsale.queue.fanout import SEND_TIMEOUT_SECONDS, Fan, FanOut
+from onsale.queue.store import Snapshot
+from tests.unit._specs import example_spec
 
 
 class Socket:
@@ -153,3 +159,69 @@ async def test_a_broken_socket_ends_the_talk() -> None:
     fan = Fan("q_1", 5, socket.send)
     assert not fan.offer("a")
     assert fan.done.done() and fan.closed
+
+
+def _snapshot(**changes: int | bool) -> Snapshot:
+    fields: dict[str, Any] = {
+        "serving": 10,
+        "next": 20,
+        "drawn": True,
+        "active": 0,
+        "capacity": 100,
+        "sold": 0,
+        "held": 0,
+        "abandoned": 0,
+        "now_ms": 1_000,
+        "rate_per_minute": 60,
+        "orders": 0,
+        "prequeue": 0,
+    }
+    return Snapshot(**{**fields, **changes})
+
+
+async def test_a_tick_tells_each_fan_its_number_position_and_wait() -> None:
+    event = Event("ev_1", "ven_1", example_spec(), datetime.now(UTC))
+    sockets = [Socket(), Socket()]
+
+    async def snapshot(event_id: str, touch: list[str]) -> Snapshot:
+        return _snapshot()
+
+    async def admitted(event: Event, entry: str) -> str:
+        return f'{{"type":"admitted","entry":"{entry}"}}'
+
+    async def numbers(event_id: str, entries: list[str]) -> list[int]:
+        raise AssertionError("every fan here has its number")
+
+    fanout = FanOut(snapshot, admitted, numbers)
+    fans = [Fan("q_a-15", 15, sockets[0].send), Fan("q_b-9", 9, sockets[1].send)]
+    for fan in fans:
+        fanout.add(event, fan)
+    await fanout.tick()
+    waiting = json.loads(sockets[0].sent[-1])
+    assert waiting["number"] == 15 and waiting["position"] == 5 and waiting["ahead"] == 4
+    assert waiting["eta_seconds"] == 5  # 60 a minute, no history yet
+    assert json.loads(sockets[1].sent[-1]) == {"type": "admitted", "entry": "q_b-9"}
+    assert fans[1].done.done() and not fans[0].done.done()
+
+
+async def test_after_the_draw_a_fan_missing_from_it_is_told_to_join_again() -> None:
+    event = Event("ev_1", "ven_1", example_spec(), datetime.now(UTC))
+    lost, found = Socket(), Socket()
+
+    async def snapshot(event_id: str, touch: list[str]) -> Snapshot:
+        return _snapshot()
+
+    async def admitted(event: Event, entry: str) -> str:
+        raise AssertionError("nobody is served here")
+
+    async def numbers(event_id: str, entries: list[str]) -> list[int]:
+        return [-1 if entry == "q_lost" else 12 for entry in entries]
+
+    fanout = FanOut(snapshot, admitted, numbers)
+    fans = [Fan("q_lost", 0, lost.send), Fan("q_found", 0, found.send)]
+    for fan in fans:
+        fanout.add(event, fan)
+    await fanout.tick()
+    assert json.loads(lost.sent[-1]) == {"type": "closed", "reason": "lost"}
+    assert fans[0].done.done()
+    assert json.loads(found.sent[-1])["position"] == 2 and not fans[1].done.done()

@@ -167,13 +167,15 @@ def status_message(number: int, snap: Snapshot, view: Outlook) -> tuple[str, str
     eta, p90 = view.eta(position)
     soon = "true" if view.sold_out_before(position) else "false"
     return "waiting", (
-        f'{{"type":"status","state":"waiting","position":{position},"ahead":{position - 1},'
+        f'{{"type":"status","state":"waiting","number":{number},"position":{position},'
+        f'"ahead":{position - 1},'
         f'"eta_seconds":{eta},"eta_p90_seconds":{p90},"likely_sold_out":{soon},'
         f'"ts":{snap.now_ms}}}'
     )
 
 
 CLOSED_SOLD_OUT = '{"type":"closed","reason":"sold_out"}'
+CLOSED_LOST = '{"type":"closed","reason":"lost"}'
 PREQUEUE_STATUS = '{"type":"status","state":"prequeue","position":null,"ts":'
 
 
@@ -233,6 +235,12 @@ class FanOut:
         numbers = await self.numbers(event_id, [fan.entry for fan in waiting])
         for fan, number in zip(waiting, numbers, strict=True):
             fan.number = number
+            if number < 0:
+                # Not in the draw: Redis lost the pre-queue and this fan was
+                # not back in time. Joining again with the token finds the
+                # place if the drawn order kept it, else lines up anew.
+                fan.last_state = "closed"
+                fan.offer(CLOSED_LOST, final=True)
 
     async def _push(self, room: Room, snap: Snapshot) -> None:
         now = time.monotonic()

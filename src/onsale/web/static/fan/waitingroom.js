@@ -90,9 +90,11 @@ export class WaitingRoom {
     const token = this.store.get("queueToken");
     try {
       const joined = (await call("POST", `${this.api}/queue`, { token, body: {} })).data;
-      this.store.patch({ firstPosition: undefined });
+      // The answer names the place to follow (today the same token).
+      const next = joined.queue_token || token;
+      this.store.patch({ queueToken: next, entryId: joined.entry_id, firstPosition: undefined });
       this.standing(joined);
-      this.follow(token);
+      this.follow(next);
     } catch (err) {
       showError(errorText(err));
       if (err.status === 401 || err.status === 403) {
