@@ -116,6 +116,17 @@ async def test_prequeue_draw_and_later_joins(redis_client: aredis.Redis, queue: 
     assert await redis_client.hget(queue.keys(EV).queue, "next") == "5"
 
 
+async def test_a_pause_admits_at_the_rate_not_in_a_burst(
+    redis_client: aredis.Redis, queue: QueueStore
+) -> None:
+    await open_queue(redis_client, queue, 200, rate=60, max_active=1000)
+    # A minute with no admission step (every process down, Redis stalled): the
+    # step after it counts five seconds of budget (one a second), not sixty.
+    await budget_since(redis_client, queue, 60_000)
+    r = await queue.admit(EV)
+    assert (r.admitted, r.serving) == (5, 5)
+
+
 async def test_admit_rate_times_elapsed(redis_client: aredis.Redis, queue: QueueStore) -> None:
     entries = await open_queue(redis_client, queue, 20, rate=600, max_active=100)
     keys = queue.keys(EV)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from onsale.queue.policy import (
+    MAX_GAP_MS,
     Advance,
     FanStatus,
     QueueView,
@@ -36,8 +37,15 @@ def _adv(
 def test_rate_times_elapsed() -> None:
     assert _adv(rate=600, elapsed=1000) == Advance(10, 0.0)
     assert _adv(rate=600, elapsed=1500) == Advance(15, 0.0)
-    assert _adv(rate=60, elapsed=60_000) == Advance(60, 0.0)
+    assert _adv(rate=60, elapsed=5_000) == Advance(5, 0.0)
     assert _adv(rate=6000, elapsed=250) == Advance(25, 0.0)
+
+
+def test_a_pause_gives_no_burst() -> None:
+    # A minute without a step (processes down, Redis stalled) counts as five
+    # seconds: the fans behind are let in at the rate, not all at once.
+    assert _adv(rate=60, elapsed=60_000) == Advance(5, 0.0)
+    assert _adv(rate=600, elapsed=10_000) == _adv(rate=600, elapsed=MAX_GAP_MS)
 
 
 def test_fraction_is_carried_to_the_next_step() -> None:

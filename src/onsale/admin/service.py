@@ -1,11 +1,13 @@
 """Venues and events: creating, changing and reading them, with a short
 in-process cache of events so that a hot on-sale does not read Postgres on
-every request.
+every request. While Postgres is away, the last events read stay in use (the
+queue and the holds live in Redis and go on), instead of failing every fan.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,12 +15,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onsale import db
 from onsale.admin import policy, repo
 from onsale.admin.policy import Event
 from onsale.checkout import repo as orders_repo
 from onsale.errors import NotFound, Unauthorized
 from onsale.inventory.store import InventoryStore, Sale
 from onsale.queue.store import QueueStore
+
+log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 2.0
 
@@ -39,6 +44,7 @@ class EventService:
     def __post_init__(self) -> None:
         self._cache: dict[str, tuple[float, Event]] = {}
         self._loading: dict[str, asyncio.Future[Event | None]] = {}
+        self._live: list[Event] | None = None  # the last list of live events read
 
     async def get(self, event_id: str) -> Event:
         """The event, from a cache at most two seconds old. Raises NotFound.
@@ -62,7 +68,14 @@ class EventService:
         return event
 
     async def _load(self, event_id: str) -> Event | None:
-        event = await repo.get_event(self.engine, event_id)
+        try:
+            event = await repo.get_event(self.engine, event_id)
+        except Exception as exc:
+            stale = self._cache.get(event_id)
+            if stale is None or not db.unavailable(exc):
+                raise
+            log.warning("event %s served from the cache: Postgres unavailable", event_id)
+            return stale[1]
         if event is not None:
             self._cache[event_id] = (time.monotonic() + CACHE_SECONDS, event)
         return event
@@ -100,7 +113,17 @@ class EventService:
         return await repo.list_events(self.engine, venue_id)
 
     async def live_events(self) -> list[Event]:
-        return await repo.live_events(self.engine, datetime.now(UTC))
+        """The events on sale now; the last list read while Postgres is away
+        (admission goes on from Redis)."""
+        now = datetime.now(UTC)
+        try:
+            self._live = await repo.live_events(self.engine, now)
+        except Exception as exc:
+            if self._live is None or not db.unavailable(exc):
+                raise
+            log.warning("live events from the last read: Postgres unavailable")
+            return [e for e in self._live if e.spec.sale.closes_at > now]
+        return self._live
 
     async def prepare_redis(self, event: Event) -> str:
         """Make Redis hold the event's inventory and queue settings: builds the

@@ -17,6 +17,10 @@ class Advance:
     carry: float
 
 
+# Time since the last step that counts towards the budget (lua/admit.lua too).
+MAX_GAP_MS = 5000
+
+
 def advance(
     *, rate_per_minute: int, elapsed_ms: int, carry: float, free_slots: int, waiting: int
 ) -> Advance:
@@ -24,9 +28,10 @@ def advance(
 
     The budget is the carried remainder plus rate × elapsed time; it is capped
     by the free shopper slots and by the fans waiting. At most one second's
-    worth of unused budget is carried, so an idle queue does not bank a burst.
+    worth of unused budget is carried, so an idle queue does not bank a burst,
+    and at most MAX_GAP_MS count after a pause (no step ran), for the same reason.
     """
-    budget = carry + rate_per_minute * max(elapsed_ms, 0) / 60000
+    budget = carry + rate_per_minute * min(max(elapsed_ms, 0), MAX_GAP_MS) / 60000
     admitted = max(min(math.floor(budget), max(free_slots, 0), max(waiting, 0)), 0)
     return Advance(admitted, min(budget - admitted, max(1.0, rate_per_minute / 60)))
 

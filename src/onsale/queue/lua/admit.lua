@@ -13,10 +13,14 @@
 -- then passed like an absent fan's (at most 5000 a call): admission never
 -- hands a place to nobody, and never stalls for long.
 --
+-- The budget counts at most MAX_GAP_MS since the last advance.
+--
 -- KEYS: the queue keys (see _lib.lua).
 -- ARGV: none (the rate and limits are in the queue hash)
 -- Returns {admitted now, serving, next, active shoppers, skipped now}, or
 -- {"lost"} (restore the counters first).
+
+local MAX_GAP_MS = 5000
 
 if lost() then return {'lost'} end
 if redis.call('HGET', K_QUEUE, 'drawn') ~= '1' then return {0, 0, qget('next'), 0, 0} end
@@ -26,7 +30,9 @@ redis.call('ZREMRANGEBYSCORE', K_ACTIVE, '-inf', now)
 local rate, max_active = qget('rate'), qget('max_active')
 local serving, next_no = qget('serving'), qget('next')
 local last = tonumber(redis.call('HGET', K_QUEUE, 'last_ms') or now)
-local elapsed = math.max(now - last, 0)
+-- At most MAX_GAP_MS of budget after a pause (no process ran the step: a
+-- restart, Redis stalled, Postgres away): the rate stays a rate, not a burst.
+local elapsed = math.min(math.max(now - last, 0), MAX_GAP_MS)
 local carry = tonumber(redis.call('HGET', K_QUEUE, 'carry') or '0')
 
 local budget = carry + rate * elapsed / 60000
