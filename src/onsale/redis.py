@@ -86,7 +86,14 @@ class Lane:
 
     def __init__(self, pool: ConnectionPool, limit: int, wait: float, timeout: float) -> None:
         self._class: Callable[..., AbstractConnection] = pool.connection_class
-        self._kwargs = {**pool.connection_kwargs, "socket_timeout": None}
+        # No health-check PING before a call that follows 30 s of quiet (a
+        # check of the clock on every call): a connection the server closed
+        # meanwhile fails the call, which is sent again on a new one.
+        self._kwargs = {
+            **pool.connection_kwargs,
+            "socket_timeout": None,
+            "health_check_interval": 0,
+        }
         self._idle: list[AbstractConnection] = []
         self._gate = asyncio.Semaphore(limit)
         self._wait = wait
