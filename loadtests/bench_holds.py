@@ -722,14 +722,22 @@ CATEGORIES: list[tuple[str, str, str]] = [
     (
         "token verification (tokens.verify, access_claims)",
         "any",
-        r"\(onsale/tokens\.py|^access_claims ",
+        r"\(onsale/tokens\.py|^(access_claims|claims_of) ",
     ),
     ("event cache lookup (EventService.get)", "any", r"^EventService\.get "),
-    ("read_json (body stream + json.loads + _check_json)", "any", r"^read_json \(onsale/http"),
+    (
+        "read_json / receive_json (body + json.loads + _check_json)",
+        "any",
+        r"^(read_json|receive_json) \(onsale/http",
+    ),
     ("sale window check (Event.status + datetime.now)", "any", r"^Event\.status "),
     ("parse_hold", "any", r"^parse_hold "),
     ("new_hold_id (secrets.token_hex)", "any", r"^new_hold_id "),
-    ("redis-py EVALSHA (pool, pack, send, hiredis read)", "any", r"\(redis/"),
+    (
+        "Redis call (onsale's script lane or redis-py: pool, pack, send, hiredis read)",
+        "any",
+        r"\(redis/|^(Lane\.\w+|_pack) \(onsale/redis",
+    ),
     (
         "store.hold wrapper (event_keys, json.dumps, Scripts.call, _ok)",
         "any",
@@ -740,14 +748,18 @@ CATEGORIES: list[tuple[str, str, str]] = [
     (
         "JSON response (render, headers, send through middlewares + uvicorn)",
         "any",
-        r"^(JSON\.render|JSONResponse\.__init__|Response\.__init__|Response\.__call__) ",
+        r"^(JSON\.render|render_json|JSONResponse\.__init__|Response\.__(init|call)__) ",
     ),
     (
         "create_hold / InventoryService.hold, other",
         "any",
-        r"^(create_hold|InventoryService\.hold) ",
+        r"^(create_hold|create_hold_hot|_hold|InventoryService\.hold) ",
     ),
-    ("onsale ErrorMiddleware (its own frames)", "leaf", r"\(onsale/http\.py"),
+    (
+        "onsale middleware and http.py (own frames)",
+        "leaf",
+        r"\(onsale/(http|monitoring/middleware)\.py",
+    ),
     ("starlette request/routing/middleware (own frames)", "leaf", r"\(starlette/"),
     ("uvicorn protocol (HTTP parsing, run_asgi, own frames)", "leaf", r"\(uvicorn/"),
     (
