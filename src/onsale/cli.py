@@ -99,6 +99,8 @@ def _print_demo(base: str, venue: dict[str, str], event_id: str, admin_token: st
     lines = [
         "",
         "onsale demo is running",
+        f"  fan page:         {base}/e/{event_id}   (open it in two browsers: two fans)",
+        f"  venue page:       {base}/admin   (sign in with the venue API key below)",
         f"  event (public):   {base}/api/events/{event_id}",
         f"  seat map:         {base}/api/events/{event_id}/seats",
         f"  join the queue:   curl -X POST {base}/api/events/{event_id}/queue",
