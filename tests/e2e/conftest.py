@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from onsale.settings import Settings
 from tests import live_server
@@ -133,6 +133,12 @@ def event_of(api: httpx.Client, venue: dict[str, Any]) -> Callable[..., str]:
     return make
 
 
+def page_ready(page: Page) -> None:
+    """Wait for the fan page's script to have read the event and shown the
+    step (before that, a key press may land on what is about to move)."""
+    expect(page.locator("[data-event-id]")).to_have_attribute("aria-busy", "false")
+
+
 @pytest.fixture
 def fan_page(
     server: live_server.Server, new_page: Callable[..., Page]
@@ -151,6 +157,7 @@ def fan_page(
         )
         if go:
             page.goto(f"{server.url}/e/{event_id}{query}")
+            page_ready(page)
         return page
 
     yield make

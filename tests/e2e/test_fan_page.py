@@ -17,6 +17,7 @@ from playwright.sync_api import Locator, Page, Route, WebSocketRoute, expect
 from onsale.queue import guard
 from tests import live_server
 from tests.conftest import auth
+from tests.e2e.conftest import page_ready
 
 GOOD_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
@@ -281,6 +282,7 @@ def test_french_keyboard_only_with_proof_of_work_and_no_websocket(
     # A network that lets no websocket through: the status poll takes over.
     page.route_web_socket(re.compile(r"/ws/events/"), lambda ws: ws.close())
     page.goto(f"{server.url}/e/{event_id}")
+    page_ready(page)
     expect(page.locator("html")).to_have_attribute("lang", "fr")
     expect(page.get_by_test_id("queue-join")).to_have_text("Entrer dans la file")
     page.get_by_test_id("queue-join").focus()

@@ -94,3 +94,9 @@ def test_the_per_tick_outlook_says_what_the_per_fan_functions_say(
         tickets_per_order=per_order,
         abandon_share=abandon,
     )
+
+
+def test_a_speed_too_slow_to_divide_by_falls_back_to_the_configured_rate() -> None:
+    # 2.2e-313 numbers a second would be a wait past any integer.
+    assert estimate(10, (None, 2.2e-313), 60) == estimate(10, (None, None), 60)
+    assert estimate(10, (1e-9, None), 60).eta_seconds == 10

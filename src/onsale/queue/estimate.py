@@ -70,12 +70,23 @@ Speeds = tuple[float | None, float | None]  # (speed, slow speed) of a RateMeter
 def estimate(position: int, speeds: Speeds, configured_per_minute: int) -> Estimate:
     """The wait of the fan ``position`` places from the front, given the
     meter's ``speeds()`` (taken once per tick, not once per fan)."""
-    speed, slow = speeds
-    if speed is None or speed <= 0:
-        speed = max(configured_per_minute, 1) / 60
+    speed, slow = _usable(speeds, configured_per_minute)
     eta = math.ceil(position / speed) if position > 0 else 0
-    p90 = math.ceil(position / slow) if slow and slow > 0 else math.ceil(eta * 1.25)
+    p90 = math.ceil(position / slow) if slow else math.ceil(eta * 1.25)
     return Estimate(eta, max(p90, eta))
+
+
+# Slower than one admission an hour is no measurement to divide by (a wait
+# of years, or an overflow): below it the configured rate and the 1.25 margin
+# are used instead.
+MIN_SPEED = 1 / 3600
+
+
+def _usable(speeds: Speeds, configured_per_minute: int) -> tuple[float, float | None]:
+    speed, slow = speeds
+    if speed is None or speed < MIN_SPEED:
+        speed = max(configured_per_minute, 1) / 60
+    return speed, slow if slow is not None and slow >= MIN_SPEED else None
 
 
 def likely_sold_out(
@@ -113,12 +124,10 @@ class Outlook:
         tickets_per_order: float,
         abandon_share: float,
     ) -> Outlook:
-        speed, slow = speeds
-        if speed is None or speed <= 0:
-            speed = max(configured_per_minute, 1) / 60
+        speed, slow = _usable(speeds, configured_per_minute)
         return cls(
             speed,
-            slow if slow and slow > 0 else None,
+            slow,
             remaining,
             places_per_fan_ahead(tickets_per_order, abandon_share),
         )
