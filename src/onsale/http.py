@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
@@ -77,10 +78,14 @@ def classify(exc: BaseException) -> OnsaleError | None:
         return exc
     if isinstance(exc, ClientDisconnect):  # nobody is left to read the answer
         return InvalidRequest("The client went away before sending its whole request")
-    if isinstance(exc, redis_conn.UNAVAILABLE_ERRORS):
+    # Named by what raised it where that is certain: a bare OSError (a refused
+    # connect) may come from either backend.
+    if isinstance(exc, redis_conn.REDIS_ERRORS):
         return Unavailable("Redis is unavailable, retry shortly")
-    if db.unavailable(exc):
+    if isinstance(exc, sa_exc.SQLAlchemyError) and db.unavailable(exc):
         return Unavailable("The database is unavailable, retry shortly")
+    if isinstance(exc, OSError):  # ConnectionError and TimeoutError too
+        return Unavailable("A backend is unavailable, retry shortly")
     return None
 
 

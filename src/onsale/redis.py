@@ -46,12 +46,10 @@ POOL_TIMEOUT = 5.0
 SOCKET_TIMEOUT = 5.0
 
 # Errors that mean "Redis is not there right now": answered with 503.
-UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    ConnectionError,
-    OSError,
-)
+# Errors that can only come from Redis, and those that mean "Redis is not
+# there right now" (a bare OSError may also be Postgres' connect failing).
+REDIS_ERRORS: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (*REDIS_ERRORS, ConnectionError, OSError)
 
 
 async def _acquire(gate: asyncio.Semaphore, wait: float) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
@@ -61,3 +63,22 @@ def test_a_server_shutting_down_or_starting_is_unavailable(error: Exception) -> 
 def test_other_server_errors_are_bugs() -> None:
     exc = sa_exc.DBAPIError("SELECT 1", None, asyncpg.exceptions.UniqueViolationError("dup"))
     assert classify(exc) is None
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (RedisConnectionError("refused"), "Redis is unavailable, retry shortly"),
+        (RedisTimeoutError("slow"), "Redis is unavailable, retry shortly"),
+        (
+            sa_exc.DBAPIError("SELECT 1", None, asyncpg.exceptions.CannotConnectNowError("x")),
+            "The database is unavailable, retry shortly",
+        ),
+        # What asyncpg's connect raises, as redis-py's could: no backend named.
+        (ConnectionRefusedError(111, "refused"), "A backend is unavailable, retry shortly"),
+        (TimeoutError(), "A backend is unavailable, retry shortly"),
+    ],
+)
+def test_the_503_names_the_backend_only_when_it_is_certain(error: Exception, message: str) -> None:
+    answer = classify(error)
+    assert isinstance(answer, Unavailable) and answer.message == message

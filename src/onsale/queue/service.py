@@ -13,7 +13,6 @@ their token (join, status poll, or their open websocket's presence).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
@@ -162,7 +161,9 @@ class QueueService:
         upto = number + RESERVE_BLOCK
         try:
             await repo.reserve(self.events.engine, event_id, upto)
-        except db.UNAVAILABLE_ERRORS as exc:
+        except Exception as exc:
+            if not db.unavailable(exc):
+                raise
             # Joining must not stop with Postgres: numbers are given anyway. Only
             # a Redis that also lost its data before the next reservation could
             # then give one of them twice.
@@ -328,13 +329,18 @@ class QueueService:
             await self.restore(event_id, force=True)
         self.counters[event_id] = (result.serving, result.next)
         if event_id in self.unreserved:  # numbers given while Postgres was down
-            with contextlib.suppress(*db.UNAVAILABLE_ERRORS):
+            try:
                 await repo.reserve(self.events.engine, event_id, self.unreserved[event_id])
                 del self.unreserved[event_id]
+            except Exception as exc:
+                if not db.unavailable(exc):
+                    raise
         if result.serving > self.counters_saved.get(event_id, 0):
             try:
                 await repo.save_serving(self.events.engine, event_id, result.serving)
-            except db.UNAVAILABLE_ERRORS as exc:  # admission goes on; saved next step
+            except Exception as exc:  # admission goes on; saved next step
+                if not db.unavailable(exc):
+                    raise
                 log.warning("serving number of %s not saved: %s", event_id, exc)
                 return
             self.counters_saved[event_id] = result.serving
