@@ -38,3 +38,13 @@ def charges(runtime: Runtime) -> list[tuple[int, str]]:
     provider = runtime.providers["test"]
     assert isinstance(provider, payments.TestProvider)
     return sorted((c.amount_cents, c.status) for c in provider.charges.values())
+
+
+async def join(
+    client: httpx.AsyncClient, event_id: str, token: str | None = None
+) -> dict[str, Any]:
+    """The join answer (201 new, 200 the same entry again) of a fan."""
+    r = await client.post(f"/api/events/{event_id}/queue", headers=auth(token) if token else {})
+    assert r.status_code in (200, 201), r.text
+    body: dict[str, Any] = r.json()
+    return body

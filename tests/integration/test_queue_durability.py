@@ -30,6 +30,7 @@ from onsale.schema import queue_places
 from onsale.settings import Settings
 from tests import live_server
 from tests.conftest import ADMIN_TOKEN, MakeEvent, auth, event_body
+from tests.integration.api_helpers import join
 
 SECRET = b"test-secret-key"
 
@@ -40,15 +41,6 @@ def durable(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     on = bool(request.param)
     monkeypatch.setattr(queue_service, "DURABLE_PLACES", on)
     return on
-
-
-async def _join(
-    client: httpx.AsyncClient, event_id: str, token: str | None = None
-) -> dict[str, Any]:
-    r = await client.post(f"/api/events/{event_id}/queue", headers=auth(token) if token else {})
-    assert r.status_code in (200, 201), r.text
-    body: dict[str, Any] = r.json()
-    return body
 
 
 async def _status(client: httpx.AsyncClient, event_id: str, token: str) -> httpx.Response:
@@ -79,7 +71,7 @@ async def _open_queue(
     event = await make_event(rate=600, max_active=1000)
     ev = await runtime.events.get(event["id"])
     await runtime.queue.admit(ev)  # the draw; admission's clock starts
-    joined = [await _join(client, ev.id) for _ in range(fans)]
+    joined = [await join(client, ev.id) for _ in range(fans)]
     assert await _admit_now(runtime, ev) == 10
     return ev, joined
 
@@ -95,7 +87,7 @@ async def test_waiting_fans_keep_their_numbers_after_redis_lost_its_data(
     assert [p["position"] for p in positions] == list(range(1, 31))
 
     await runtime.redis.flushdb()
-    again = [await _join(client, ev.id, f["queue_token"]) for f in waiting]
+    again = [await join(client, ev.id, f["queue_token"]) for f in waiting]
     after = [await _number(runtime, ev.id, j["entry_id"]) for j in again]
 
     if not durable:  # the negative control: every place is lost
@@ -117,7 +109,7 @@ async def test_waiting_fans_keep_their_numbers_after_redis_lost_its_data(
 
     # Fans admitted just before the loss may never have been told: the first
     # look after it gives them their session, once, with their number.
-    first = await _join(client, ev.id, fans[0]["queue_token"])
+    first = await join(client, ev.id, fans[0]["queue_token"])
     assert first["entry_id"] == fans[0]["entry_id"] and first["state"] == "admitted"
     assert first["number"] == 1 and "access_token" not in first
     told = (await _status(client, ev.id, fans[0]["queue_token"])).json()
@@ -127,7 +119,7 @@ async def test_waiting_fans_keep_their_numbers_after_redis_lost_its_data(
     assert (await _status(client, ev.id, fans[0]["queue_token"])).json()["state"] == "closed"
 
     # Somebody new joins behind everyone who was there.
-    newcomer = await _join(client, ev.id)
+    newcomer = await join(client, ev.id)
     assert newcomer["number"] > max(before)
 
 
@@ -179,7 +171,7 @@ async def test_numbers_redis_forgot_are_waited_for_then_passed(
     back = [f for i, f in enumerate(fans[10:]) if i % 2 == 0]  # numbers 11, 13, ... 29
     away = [f for i, f in enumerate(fans[10:]) if i % 2 == 1]
     for f in back:
-        await _join(client, ev.id, f["queue_token"])
+        await join(client, ev.id, f["queue_token"])
 
     assert await _admit_now(runtime, ev) == 1  # 11, then it waits for 12
     assert await _active_numbers(runtime, ev.id) == [11]
@@ -189,7 +181,7 @@ async def test_numbers_redis_forgot_are_waited_for_then_passed(
 
     late = await _status(client, ev.id, away[0]["queue_token"])
     assert late.json() == {"state": "closed", "position": None, "reason": "away"}
-    again = await _join(client, ev.id, away[0]["queue_token"])
+    again = await join(client, ev.id, away[0]["queue_token"])
     assert again["state"] == "waiting" and again["number"] > 40
 
 
@@ -198,7 +190,7 @@ async def test_a_prequeue_drawn_before_the_loss_keeps_its_order(
 ) -> None:
     event = await make_event(opens_in=1.5, rate=600, max_active=1000)
     ev = await runtime.events.get(event["id"])
-    early = [await _join(client, ev.id) for _ in range(20)]
+    early = [await join(client, ev.id) for _ in range(20)]
     assert all(f["state"] == "prequeue" for f in early)
     await asyncio.sleep(max(ev.spec.sale.opens_at.timestamp() - time.time(), 0) + 0.1)
     await runtime.queue.admit(ev)  # draws
@@ -207,7 +199,7 @@ async def test_a_prequeue_drawn_before_the_loss_keeps_its_order(
     assert sorted(before.values()) == list(range(1, 21))
 
     await runtime.redis.flushdb()
-    late = await _join(client, ev.id)  # the first after the loss: behind all of them
+    late = await join(client, ev.id)  # the first after the loss: behind all of them
     statuses = [await _status(client, ev.id, f["queue_token"]) for f in early]
     if not durable:
         assert all(s.status_code == 404 for s in statuses)  # places lost
@@ -242,7 +234,7 @@ async def test_forged_and_other_event_tokens_are_still_refused(
     # Nothing was put back by the refused calls; the rightful fan gets 11.
     numbers = runtime.queue.store.keys(ev.id).numbers
     assert await runtime.redis.hget(numbers, "11") is None
-    assert (await _join(client, ev.id, fans[10]["queue_token"]))["number"] == 11
+    assert (await join(client, ev.id, fans[10]["queue_token"]))["number"] == 11
 
 
 async def test_an_admitted_fan_shops_on_with_the_access_token_after_the_queue_token(
@@ -257,7 +249,7 @@ async def test_an_admitted_fan_shops_on_with_the_access_token_after_the_queue_to
     assert await _admit_now(runtime, ev) == 10
     assert await _admit_now(runtime, ev) == 10  # 30 served: number 1 was long ago
     await runtime.redis.flushdb()
-    again = await _join(client, ev.id, fan["queue_token"])
+    again = await join(client, ev.id, fan["queue_token"])
     assert again["state"] == "closed" and again["entry_id"] == fan["entry_id"]
     assert await _number(runtime, ev.id, fan["entry_id"]) == 1
     assert 1 not in await _active_numbers(runtime, ev.id)
@@ -280,7 +272,7 @@ async def test_numbers_are_reserved_in_postgres_a_block_at_a_time(
     event = await make_event(rate=600, max_active=1000)
     ev = await runtime.events.get(event["id"])
     await runtime.queue.admit(ev)
-    fans = [await _join(client, ev.id) for _ in range(12)]
+    fans = [await join(client, ev.id) for _ in range(12)]
     async with runtime.engine.connect() as conn:
         reserved = (
             await conn.execute(
@@ -290,9 +282,9 @@ async def test_numbers_are_reserved_in_postgres_a_block_at_a_time(
     assert 12 <= reserved < 12 + 5 + 1
 
     await runtime.redis.flushdb()
-    back = [await _join(client, ev.id, f["queue_token"]) for f in fans[:3]]
-    new = [await _join(client, ev.id) for _ in range(4)]
-    rest = [await _join(client, ev.id, f["queue_token"]) for f in fans[3:]]
+    back = [await join(client, ev.id, f["queue_token"]) for f in fans[:3]]
+    new = [await join(client, ev.id) for _ in range(4)]
+    rest = [await join(client, ev.id, f["queue_token"]) for f in fans[3:]]
     numbers = [j["number"] for j in back + new + rest]
     assert len(set(numbers)) == len(numbers)
     assert [j["number"] for j in back + rest] == list(range(1, 13))
@@ -304,10 +296,10 @@ async def test_two_processes_restoring_at_once_restore_once(
 ) -> None:
     event = await make_event(opens_in=1.2, max_active=1000)
     ev = await runtime.events.get(event["id"])
-    early = [await _join(client, ev.id) for _ in range(8)]
+    early = [await join(client, ev.id) for _ in range(8)]
     await asyncio.sleep(max(ev.spec.sale.opens_at.timestamp() - time.time(), 0) + 0.1)
     await runtime.queue.admit(ev)
-    later = [await _join(client, ev.id) for _ in range(4)]
+    later = [await join(client, ev.id) for _ in range(4)]
     await runtime.redis.flushdb()
 
     other = Runtime.build(runtime.settings, runtime.redis, runtime.engine)  # a second process
@@ -331,7 +323,7 @@ async def test_the_status_poll_tells_likely_sold_out_as_the_websocket_does(
     event = await make_event(ga=3, rows={}, rate=600, max_active=1000)
     ev = await runtime.events.get(event["id"])
     await runtime.queue.admit(ev)
-    fans = [await _join(client, ev.id) for _ in range(8)]
+    fans = [await join(client, ev.id) for _ in range(8)]
     assert await _admit_now(runtime, ev) == 3
     told = [(await _status(client, ev.id, f["queue_token"])).json() for f in fans[3:]]
     assert [t["position"] for t in told] == [1, 2, 3, 4, 5]
@@ -351,7 +343,7 @@ async def test_a_redis_that_came_back_older_gets_its_counters_raised(
     raw = aredis.Redis.from_url(runtime.settings.redis_url or "")
     keys = runtime.queue.store.keys(ev.id).all()
     old = {k: await raw.dump(k) for k in keys}
-    fans += [await _join(client, ev.id) for _ in range(10)]  # numbers 16...25
+    fans += [await join(client, ev.id) for _ in range(10)]  # numbers 16...25
     assert await _admit_now(runtime, ev) == 10  # serving 20
 
     await raw.flushdb()
@@ -361,10 +353,10 @@ async def test_a_redis_that_came_back_older_gets_its_counters_raised(
     await raw.aclose()
     await runtime.queue.admit(ev)  # notices: serving went from 20 back to 15
 
-    later = [await _join(client, ev.id, f["queue_token"]) for f in fans[20:]]
+    later = [await join(client, ev.id, f["queue_token"]) for f in fans[20:]]
     assert [j["number"] for j in later] == [21, 22, 23, 24, 25]
     assert [j["position"] for j in later] == [1, 2, 3, 4, 5]
-    newcomer = await _join(client, ev.id)
+    newcomer = await join(client, ev.id)
     assert newcomer["number"] > 25 and newcomer["position"] > 5
 
 
@@ -508,7 +500,7 @@ async def test_a_prequeue_lost_before_the_draw_is_refilled_by_the_fans_who_come_
     behind the pre-queue (the draw cannot be redone for them)."""
     event = await make_event(opens_in=1.5, rate=600, max_active=1000)
     ev = await runtime.events.get(event["id"])
-    fans = [await _join(client, ev.id) for _ in range(10)]
+    fans = [await join(client, ev.id) for _ in range(10)]
     await runtime.redis.flushdb()
     for f in fans[:5]:
         s = await _status(client, ev.id, f["queue_token"])
@@ -523,7 +515,7 @@ async def test_a_prequeue_lost_before_the_draw_is_refilled_by_the_fans_who_come_
     drawn = (await client.get(f"/api/events/{ev.id}/draw")).json()["entries"]
     assert set(drawn) == {f["entry_id"] for f in fans[:8]} | {r.json()["entry_id"]}
     assert (await _status(client, ev.id, fans[8]["queue_token"])).status_code == 404
-    again = await _join(client, ev.id, fans[8]["queue_token"])
+    again = await join(client, ev.id, fans[8]["queue_token"])
     assert again["number"] == 10 and again["entry_id"] != fans[8]["entry_id"]
 
 
@@ -538,7 +530,7 @@ async def test_the_next_block_is_reserved_before_it_is_needed(
     ev = await runtime.events.get(event["id"])
     await runtime.queue.admit(ev)
     for _ in range(22):  # reserving only when out: blocks to 11, then to 22
-        await _join(client, ev.id)
+        await join(client, ev.id)
     durable = runtime.queue.store.keys(ev.id).queue
     for _ in range(100):  # the reservation ahead runs in the background
         reserved = (await repo.get_places(runtime.engine, ev.id)).reserved

@@ -24,6 +24,7 @@ from onsale.queue import draw
 from onsale.queue.guard import solve
 from onsale.runtime import Runtime
 from tests.conftest import MakeEvent, auth
+from tests.integration.api_helpers import join
 
 CARD = {"provider": "test", "card_number": "4242424242424242"}
 
@@ -56,15 +57,6 @@ async def live(runtime: Runtime) -> AsyncIterator[str]:
     push.cancel()
     server.should_exit = True
     await serving
-
-
-async def _join(
-    client: httpx.AsyncClient, event_id: str, token: str | None = None
-) -> dict[str, Any]:
-    r = await client.post(f"/api/events/{event_id}/queue", headers=auth(token) if token else {})
-    assert r.status_code in (200, 201), r.text
-    body: dict[str, Any] = r.json()
-    return body
 
 
 async def _next(ws: ClientConnection, within: float = 3.0) -> dict[str, Any]:
@@ -102,9 +94,9 @@ async def test_status_pushed_every_second_then_admitted_with_a_usable_token(
 ) -> None:
     event = await make_event(max_active=1)
     ev = await runtime.events.get(event["id"])
-    first = await _join(client, ev.id)
+    first = await join(client, ev.id)
     assert await _admit_now(runtime, ev) == 1
-    second = await _join(client, ev.id)
+    second = await join(client, ev.id)
     assert second["state"] == "waiting" and second["position"] == 1
 
     async with _ws(live, ev.id, second["queue_token"]) as ws:
@@ -137,17 +129,17 @@ async def test_reconnecting_with_the_same_token_keeps_the_place(
 ) -> None:
     event = await make_event(max_active=1)
     ev = await runtime.events.get(event["id"])
-    await _join(client, ev.id)
+    await join(client, ev.id)
     assert await _admit_now(runtime, ev) == 1
-    fans = [await _join(client, ev.id) for _ in range(3)]
+    fans = [await join(client, ev.id) for _ in range(3)]
     me = fans[1]
     async with _ws(live, ev.id, me["queue_token"]) as ws:
         assert (await _next(ws))["position"] == 2
     async with _ws(live, ev.id, me["queue_token"]) as ws:
         assert (await _next(ws))["position"] == 2
-    again = await _join(client, ev.id, me["queue_token"])
+    again = await join(client, ev.id, me["queue_token"])
     assert again["entry_id"] == me["entry_id"] and again["position"] == 2
-    newcomer = await _join(client, ev.id)
+    newcomer = await join(client, ev.id)
     assert newcomer["entry_id"] != me["entry_id"] and newcomer["position"] == 4
 
 
@@ -156,12 +148,12 @@ async def test_every_waiting_fan_is_told_sold_out_within_two_seconds(
 ) -> None:
     event = await make_event(ga=2, rows={}, max_active=1)
     ev = await runtime.events.get(event["id"])
-    buyer = await _join(client, ev.id)
+    buyer = await join(client, ev.id)
     assert await _admit_now(runtime, ev) == 1
     status = (
         await client.get(f"/api/events/{ev.id}/queue/status", headers=auth(buyer["queue_token"]))
     ).json()
-    waiting = [await _join(client, ev.id) for _ in range(5)]
+    waiting = [await join(client, ev.id) for _ in range(5)]
     sockets = [await _ws(live, ev.id, w["queue_token"]).__aenter__() for w in waiting]
     try:
         for ws in sockets:
@@ -210,10 +202,10 @@ async def test_the_prequeue_draw_is_fair_and_anyone_can_check_it(
     before = (await client.get(f"/api/events/{ev.id}/draw")).json()
     assert before["drawn"] is False and "seed" not in before and len(before["commitment"]) == 64
 
-    early = [await _join(client, ev.id) for _ in range(300)]
+    early = [await join(client, ev.id) for _ in range(300)]
     assert all(f["state"] == "prequeue" and f["position"] is None for f in early)
     await asyncio.sleep(max(ev.spec.sale.opens_at.timestamp() - time.time(), 0) + 0.1)
-    late = [await _join(client, ev.id) for _ in range(5)]  # the first of them draws
+    late = [await join(client, ev.id) for _ in range(5)]  # the first of them draws
 
     numbers = [await runtime.queue.store.view(ev.id, f["entry_id"]) for f in early + late]
     early_numbers = [v.number for v in numbers[:300]]
@@ -242,7 +234,7 @@ async def test_fans_away_past_the_grace_are_skipped_and_admission_keeps_its_rate
     event = await make_event(rate=600, max_active=1000)
     ev = await runtime.events.get(event["id"])
     await runtime.queue.admit(ev)  # the draw, and the clock of admission starts
-    fans = [await _join(client, ev.id) for _ in range(30)]
+    fans = [await join(client, ev.id) for _ in range(30)]
     keys = runtime.queue.store.keys(ev.id)
     away = [f["entry_id"] for f in fans[:20:2]]  # every other fan of the first 20
     long_ago = int(time.time() * 1000) - 120_000
@@ -261,7 +253,7 @@ async def test_fans_away_past_the_grace_are_skipped_and_admission_keeps_its_rate
         await client.get(f"/api/events/{ev.id}/queue/status", headers=auth(gone["queue_token"]))
     ).json()
     assert status == {"state": "closed", "position": None, "reason": "away"}
-    back = await _join(client, ev.id, gone["queue_token"])
+    back = await join(client, ev.id, gone["queue_token"])
     assert back["entry_id"] == gone["entry_id"] and back["position"] == 11  # at the back
 
 
@@ -270,7 +262,7 @@ async def test_admission_stops_when_the_stock_is_in_shoppers_hands(
 ) -> None:
     event = await make_event(ga=3, rows={}, max_active=10)
     ev = await runtime.events.get(event["id"])
-    fans = [await _join(client, ev.id) for _ in range(5)]
+    fans = [await join(client, ev.id) for _ in range(5)]
     assert await _admit_now(runtime, ev) == 3
     assert await _admit_now(runtime, ev) == 0  # 3 places, 3 shoppers
     r = await client.delete(f"/api/events/{ev.id}/queue", headers=auth(fans[0]["queue_token"]))
@@ -285,7 +277,7 @@ async def test_joins_are_rate_limited_per_client(
     runtime.guard.joins_per_minute = 3
     try:
         for _ in range(3):
-            await _join(client, event["id"])
+            await join(client, event["id"])
         r = await client.post(f"/api/events/{event['id']}/queue")
         assert r.status_code == 429
         assert r.json()["error"]["code"] == "rate_limited"
@@ -329,7 +321,7 @@ async def test_a_prequeue_fan_on_the_socket_is_admitted_after_the_draw(
 ) -> None:
     event = await make_event(opens_in=1.5)
     ev = await runtime.events.get(event["id"])
-    fan = await _join(client, ev.id)
+    fan = await join(client, ev.id)
     async with _ws(live, ev.id, fan["queue_token"]) as ws:
         first = await _next(ws)
         assert first["state"] == "prequeue" and first["position"] is None

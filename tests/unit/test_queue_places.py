@@ -3,27 +3,15 @@ lost the queue, and what the status answer tells a fan about their place."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from onsale.queue.policy import FanStatus, QueueView, may_restore_session
 from onsale.queue.service import status_json
+from tests.unit._queue_views import NOW, queue_view
 
-NOW = 1_700_000_000_000
 STARTED = NOW - 60_000  # a session granted a minute ago
 
 
 def _view(**changes: object) -> QueueView:
-    base = QueueView(
-        number=5,
-        serving=10,
-        next=100,
-        session_expires_ms=0,
-        now_ms=NOW,
-        sold_out=False,
-        drawn=True,
-        rate_per_minute=600,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return queue_view(**{"number": 5, **changes})
 
 
 def test_an_entry_redis_does_not_know_gets_its_session_back() -> None:

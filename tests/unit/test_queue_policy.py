@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -13,11 +12,11 @@ from onsale.queue.policy import (
     MAX_GAP_MS,
     Advance,
     FanStatus,
-    QueueView,
     advance,
     eta_seconds,
     fan_status,
 )
+from tests.unit._queue_views import NOW, queue_view
 
 # ---------------------------------------------------------------- advance()
 
@@ -190,21 +189,8 @@ def test_property_unconstrained_admits_the_whole_budget(rate: int, ticks: list[i
 
 # --------------------------------------------------------------- fan_status()
 
-NOW = 1_700_000_000_000
 
-
-def _view(**changes: object) -> QueueView:
-    base = QueueView(
-        number=50,
-        serving=10,
-        next=100,
-        session_expires_ms=0,
-        now_ms=NOW,
-        sold_out=False,
-        drawn=True,
-        rate_per_minute=600,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+_view = queue_view
 
 
 def test_unknown_entry() -> None:
