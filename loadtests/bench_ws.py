@@ -23,7 +23,8 @@ It creates a venue and an event (GA capacity 100,000, sale open, no limit on
 active shoppers, nobody skipped as away) admitting 1 fan a minute, then
 --clients processes (default: one per 5,000 fans) each join their share of
 the fans over HTTP (200 at a time per process, on keep-alive connections) and
-open each fan's websocket (deflate off, no pings), and keep it open, counting
+open each fan's websocket (deflate off, no pings; a failed handshake is tried
+again 1 s, then 2 s later, as a fan's page would), and keep it open, counting
 what it receives. Once every fan is connected (or --ramp-seconds ran out) the
 event's admission rate is set to --rate per minute and, --settle seconds
 later (the server's ETA estimator keeps 5 minutes of history: --settle 300
@@ -497,6 +498,10 @@ class Joiner:
             self.streams = None
 
 
+# Handshakes a fan tries before giving up (1 s, then 2 s apart).
+CONNECT_ATTEMPTS = 3
+
+
 async def _open(plan: Plan, joiner: Joiner, tally: Tally) -> ClientConnection | None:
     """Join one fan and open their websocket; None (and counted) on failure."""
     try:
@@ -505,20 +510,26 @@ async def _open(plan: Plan, joiner: Joiner, tally: Tally) -> ClientConnection | 
         tally.failures[f"join: {type(exc).__name__} {exc}"[:120]] += 1
         return None
     uri = f"{plan.ws_url}/ws/events/{plan.event_id}/queue?token={quote(token)}"
-    try:
-        return await connect(
-            uri,
-            compression=None,
-            max_queue=4,
-            ping_interval=None,
-            open_timeout=30,
-            close_timeout=5,
-            proxy=None,
-            user_agent_header=None,
-        )
-    except (OSError, TimeoutError, WebSocketException) as exc:
-        tally.failures[f"connect: {type(exc).__name__} {exc}"[:120]] += 1
-        return None
+    for attempt in range(1, CONNECT_ATTEMPTS + 1):
+        try:
+            return await connect(
+                uri,
+                compression=None,
+                max_queue=4,
+                ping_interval=None,
+                open_timeout=30,
+                close_timeout=5,
+                proxy=None,
+                user_agent_header=None,
+            )
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            # A fan's page tries again with the same token, a little later.
+            last = attempt == CONNECT_ATTEMPTS
+            kind = "connect" if last else "connect (tried again)"
+            tally.failures[f"{kind}: {type(exc).__name__} {exc}"[:120]] += 1
+            if not last:
+                await asyncio.sleep(attempt)
+    return None
 
 
 async def _fan(plan: Plan, joiners: asyncio.Queue[Joiner], tally: Tally) -> None:
