@@ -6,6 +6,7 @@ from typing import Any
 
 from onsale.errors import OnsaleError
 from onsale.http import HTTP_CODES
+from onsale.openapi_schemas import BODIES, SCHEMAS, WEBSOCKETS, ref
 
 # (method, path, summary, auth, success status, error statuses)
 OPERATIONS: list[tuple[str, str, str, str, int, tuple[int, ...]]] = [
@@ -125,9 +126,13 @@ OPERATIONS: list[tuple[str, str, str, str, int, tuple[int, ...]]] = [
         (400, 401, 402, 403, 404, 409, 413, 422, 503),
     ),
     ("get", "/api/orders/{order_id}", "An order (order token)", "order", 200, (401, 403, 404)),
+    ("get", "/e/{event_id}", "The fan's page (HTML)", "", 200, ()),
+    ("get", "/admin", "The venue's page (HTML; signs in with the venue key)", "", 200, ()),
 ]
 
 
+# The pages (HTML, not JSON).
+PAGES = {"/e/{event_id}", "/admin"}
 # Answers that repeat an earlier success: the same queue entry again, the same
 # checkout (same Idempotency-Key and body) again.
 REPLAYS = {
@@ -184,6 +189,13 @@ def spec() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, auth, ok, errors in OPERATIONS:
         op = _operation(summary, auth, ok, errors, path)
+        request, answer = BODIES.get((method, path), (None, None))
+        if request:
+            op["requestBody"] = {"content": {"application/json": {"schema": ref(request)}}}
+        if answer:
+            op["responses"][str(ok)]["content"] = {"application/json": {"schema": ref(answer)}}
+        elif path in PAGES:
+            op["responses"][str(ok)]["content"] = {"text/html": {"schema": {"type": "string"}}}
         if (method, path) in REPLAYS:
             op["responses"][str(REPLAYS[method, path])] = {"description": "OK, again"}
         paths.setdefault(path, {})[method] = op
@@ -196,11 +208,13 @@ def spec() -> dict[str, Any]:
             "description": "On-sale system for concert venues. See API.md.",
         },
         "paths": paths,
+        "x-websockets": WEBSOCKETS,
         "components": {
             "securitySchemes": {
                 k: bearer for k in ("platform", "venue", "queue", "access", "order")
             },
             "schemas": {
+                **SCHEMAS,
                 "Error": {
                     "type": "object",
                     "required": ["error"],
@@ -215,7 +229,7 @@ def spec() -> dict[str, Any]:
                             },
                         }
                     },
-                }
+                },
             },
         },
     }

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from onsale import db
 from onsale.app import create_app
 from onsale.runtime import Runtime
+from tests.conftest import Admit, MakeEvent, auth
 
 # Every HTTP operation API.md names (path parameters as {}), plus leaving the
 # queue, which the waiting room offers to free a shopper slot.
@@ -40,6 +41,8 @@ API_OPERATIONS = {
     ("delete", "/api/holds/{}"),
     ("post", "/api/holds/{}/checkout"),
     ("get", "/api/orders/{}"),
+    ("get", "/e/{}"),
+    ("get", "/admin"),
 }
 # The error codes of API.md's table.
 API_ERROR_CODES = {
@@ -83,6 +86,55 @@ DOCUMENTED_STATUSES = {
     ("get", "/api/admin/events/{}"): {200, 401, 404},
     ("post", "/api/admin/events/{}/boxoffice"): {201, 402, 409, 422},
 }
+# Every field API.md writes, by the schema of /openapi.json that carries it
+# (a dotted path; "[]" steps into a list's items).
+API_FIELDS = {
+    "VenueRequest": {"name", "slug", "timezone"},
+    "VenueCreated": {"id", "slug", "api_key"},
+    "EventDefinition": {
+        "id", "name", "starts_at", "sale.prequeue_opens_at", "sale.opens_at",
+        "sale.closes_at", "admission.rate_per_minute", "admission.max_active",
+        "admission.session_seconds", "hold_seconds", "limits.per_order", "limits.per_buyer",
+        "categories[].code", "categories[].name", "categories[].price_cents",
+        "categories[].fee_cents", "categories[].currency", "sections[].code",
+        "sections[].kind", "sections[].category", "sections[].capacity",
+        "sections[].rows[].row", "sections[].rows[].seats",
+    },
+    "Event": {
+        "id", "name", "starts_at", "status", "sale.prequeue_opens_at", "sale.opens_at",
+        "sale.closes_at", "categories[].code", "categories[].name",
+        "categories[].price_cents", "categories[].fee_cents", "categories[].currency",
+        "sections[].code", "sections[].kind", "sections[].category", "sections[].capacity",
+        "sections[].available",
+    },
+    "Seats": {
+        "event_id", "seats[].id", "seats[].section", "seats[].row", "seats[].number",
+        "seats[].state",
+    },
+    "QueueJoined": {"queue_token", "state", "position"},
+    "QueueStatus": {
+        "state", "position", "ahead", "eta_seconds", "access_token", "access_expires_at",
+    },
+    "HoldRequest": {"seats", "section", "quantity", "best_available"},
+    "Hold": {"hold_id", "seats", "section", "quantity", "expires_at"},
+    "CheckoutRequest": {"buyer.email", "buyer.name", "payment.provider", "payment.card_number"},
+    "Order": {
+        "order_id", "order_token", "status", "total_cents", "currency", "tickets[].ticket_id",
+        "tickets[].section", "tickets[].seat", "tickets[].price_cents", "tickets[].fee_cents",
+        "tickets[].code",
+    },
+    "Stats": {
+        "capacity", "sold", "held", "available", "queue.waiting", "queue.admitted",
+        "queue.active", "orders", "revenue_cents",
+    },
+    "Orders": {
+        "orders[].order_id", "orders[].status", "orders[].channel", "orders[].buyer.email",
+        "orders[].buyer.name", "orders[].total_cents", "orders[].currency",
+        "orders[].created_at", "orders[].tickets[].ticket_id", "orders[].tickets[].section",
+        "orders[].tickets[].seat", "orders[].tickets[].price_cents",
+        "orders[].tickets[].fee_cents", "orders[].tickets[].status",
+    },
+}  # fmt: skip
 PARAM = re.compile(r"\{[^}]*\}")
 
 
@@ -211,3 +263,120 @@ async def test_readiness_is_503_when_a_backend_is_down(runtime: Runtime) -> None
     finally:
         await dead_redis.aclose()
         await dead_pg.dispose()
+
+
+def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The object schema behind refs, nullables and one-level allOfs."""
+    if "$ref" in schema:
+        return _resolve(spec, spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]])
+    for key in ("anyOf", "allOf"):
+        if key in schema:
+            merged: dict[str, Any] = {"properties": {}}
+            for part in schema[key]:
+                part = _resolve(spec, part)
+                if part.get("type") != "null":
+                    merged = {
+                        **part,
+                        "properties": {**merged["properties"], **part.get("properties", {})},
+                    }
+            return merged
+    return schema
+
+
+def _field(spec: dict[str, Any], schema: dict[str, Any], path: str) -> dict[str, Any] | None:
+    for step in path.split("."):
+        schema = _resolve(spec, schema)
+        name, lists = step.rstrip("[]"), step.count("[]")
+        if name not in schema.get("properties", {}):
+            return None
+        schema = schema["properties"][name]
+        for _ in range(lists):
+            schema = _resolve(spec, schema)["items"]
+    return schema
+
+
+async def test_openapi_carries_every_field_of_api_md(client: httpx.AsyncClient) -> None:
+    spec = await spec_of(client)
+    missing = {
+        (name, path)
+        for name, paths in API_FIELDS.items()
+        for path in paths
+        if _field(spec, {"$ref": f"#/components/schemas/{name}"}, path) is None
+    }
+    assert missing == set()
+    # Each body is where its operation says it is.
+    listed = operations(spec)
+    for key, name in (
+        (("get", "/api/events/{}"), "Event"),
+        (("post", "/api/holds/{}/checkout"), "Order"),
+        (("get", "/api/admin/events/{}/stats"), "Stats"),
+    ):
+        (ok,) = [s for s in listed[key]["responses"] if s.startswith("2")][:1]
+        body = listed[key]["responses"][ok]["content"]["application/json"]["schema"]
+        assert body == {"$ref": f"#/components/schemas/{name}"}, key
+    socket = spec["x-websockets"]["/ws/events/{event_id}/queue"]
+    assert set(socket["messages"]) == {"status", "admitted", "closed"}
+    assert {"4401", "4404"} <= set(socket["close_codes"])
+
+
+def _undocumented(spec: dict[str, Any], name: str, body: Any, at: str = "") -> set[str]:
+    """Fields of a served ``body`` that schema ``name`` does not name."""
+    schema = _resolve(spec, {"$ref": f"#/components/schemas/{name}"} if name else {})
+    return _walk(spec, schema, body, at)
+
+
+def _walk(spec: dict[str, Any], schema: dict[str, Any], body: Any, at: str) -> set[str]:
+    schema = _resolve(spec, schema)
+    if isinstance(body, list):
+        return set().union(*(_walk(spec, schema.get("items", {}), b, f"{at}[]") for b in body))
+    if not isinstance(body, dict):
+        return set()
+    props = schema.get("properties", {})
+    out = {f"{at}.{k}" for k in body if k not in props}
+    for k, v in body.items():
+        if k in props:
+            out |= _walk(spec, props[k], v, f"{at}.{k}")
+    return out
+
+
+async def test_served_answers_use_only_documented_fields(
+    client: httpx.AsyncClient, venue: dict[str, str], make_event: MakeEvent, admitted: Admit
+) -> None:
+    spec = await spec_of(client)
+    event = await make_event()
+    ev, key = event["id"], auth(venue["api_key"])
+    joined = (await client.post(f"/api/events/{ev}/queue")).json()
+    status = (
+        await client.get(f"/api/events/{ev}/queue/status", headers=auth(joined["queue_token"]))
+    ).json()
+    access = await admitted(ev)
+    hold = (
+        await client.post(
+            f"/api/events/{ev}/holds", headers=auth(access), json={"seats": ["BALC-A-1"]}
+        )
+    ).json()
+    order = (
+        await client.post(
+            f"/api/holds/{hold['hold_id']}/checkout",
+            headers={**auth(access), "Idempotency-Key": "contract-1"},
+            json={
+                "buyer": {"email": "a@example.org", "name": "A"},
+                "payment": {"provider": "test", "card_number": "4242424242424242"},
+            },
+        )
+    ).json()
+    answers = {
+        "EventDefinition": event,
+        "Event": (await client.get(f"/api/events/{ev}")).json(),
+        "Seats": (await client.get(f"/api/events/{ev}/seats")).json(),
+        "QueueJoined": joined,
+        "QueueStatus": status,
+        "Hold": hold,
+        "Order": order,
+        "Stats": (await client.get(f"/api/admin/events/{ev}/stats", headers=key)).json(),
+        "Orders": (await client.get(f"/api/admin/events/{ev}/orders", headers=key)).json(),
+        "Draw": (await client.get(f"/api/events/{ev}/draw")).json(),
+    }
+    assert "order_id" in order, order
+    undocumented = {name: _undocumented(spec, name, body) for name, body in answers.items()}
+    assert {k: v for k, v in undocumented.items() if v} == {}
