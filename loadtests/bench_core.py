@@ -23,13 +23,12 @@ import resource
 import secrets
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from typing import Any
 
 import httpx
-from scenario import event_body, free_port
+from scenario import event_body, free_port, serve_command
 
 CARD = {"provider": "test", "card_number": "4242424242424242"}
 
@@ -136,16 +135,7 @@ def _start_server(workers: int, admin_token: str) -> tuple[subprocess.Popen[byte
     port = free_port()
     env = {**os.environ, "ONSALE_ADMIN_TOKEN": admin_token, "ONSALE_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "onsale.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
+        serve_command(port, workers),
         env=env,
     )
     url = f"http://127.0.0.1:{port}"

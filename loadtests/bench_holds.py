@@ -80,7 +80,7 @@ from typing import Any
 import asyncpg
 import httpx
 import redis
-from scenario import event_body, free_port, iso
+from scenario import event_body, free_port, iso, serve_command
 
 LOADTESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(LOADTESTS))
@@ -484,16 +484,7 @@ def _onsale(workers: int, shoppers: int) -> Target:
     port, admin = free_port(), secrets.token_urlsafe(16)
     return Target(
         name="onsale",
-        argv=[
-            sys.executable,
-            "-m",
-            "onsale.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
+        argv=serve_command(port, workers),
         env=_onsale_env(admin),
         url=f"http://127.0.0.1:{port}",
         probe=lambda c: c.get("/readyz").status_code,

@@ -80,7 +80,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from scenario import event_body, free_port, iso
+from scenario import event_body, free_port, iso, serve_command
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
@@ -236,9 +236,8 @@ def _start_server(workers: int, admin_token: str) -> tuple[subprocess.Popen[byte
         "ONSALE_JOIN_RATE_PER_MINUTE": "0",
         "ONSALE_LOG_LEVEL": "WARNING",
     }
-    command = [sys.executable, "-m", "onsale.cli", "serve", "--host", "127.0.0.1"]
     proc = subprocess.Popen(
-        [*command, "--port", str(port), "--workers", str(workers)],
+        serve_command(port, workers),
         env=env,
         stdout=sys.stderr,
     )

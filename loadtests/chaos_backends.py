@@ -15,7 +15,6 @@ import itertools
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import httpx
 import redis
-from scenario import free_port
+from scenario import free_port, serve_command
 
 from onsale.embedded import EmbeddedServers, start_embedded
 
@@ -133,7 +132,7 @@ class App:
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         log = (self.folder / "app.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "onsale.cli", "serve", "--port", str(self.port)],
+            serve_command(self.port),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from scenario import event_body, free_port
+from scenario import event_body, free_port, serve_command
 
 from onsale.embedded import start_embedded
 
@@ -62,9 +62,7 @@ def sellout_event(
 
 def start_server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "onsale.cli", "serve", "--port", str(port)], env=env
-    )
+    proc = subprocess.Popen(serve_command(port), env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -1,11 +1,21 @@
-"""What the load scripts share: a free loopback port, times as API.md writes
-them, and the event they put on sale (one category, GA and seated sections)."""
+"""What the load scripts share: a free loopback port, the `onsale serve`
+command, times as API.md writes them, and the event they put on sale (one
+category, GA and seated sections)."""
 
 from __future__ import annotations
 
 import socket
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+
+def serve_command(port: int, workers: int = 1) -> list[str]:
+    """``onsale serve`` on a loopback port, with this interpreter."""
+    return [
+        sys.executable, "-m", "onsale.cli", "serve", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", str(workers),
+    ]  # fmt: skip
 
 
 def free_port() -> int:
