@@ -18,7 +18,8 @@ labels rely on, so it never changes once published::
     │   ├── LimitExceeded     409 limit_exceeded
     │   ├── IdempotencyConflict 409 idempotency_conflict
     │   ├── CheckoutInProgress  409 checkout_in_progress
-    │   └── AlreadyExists     409 already_exists
+    │   ├── AlreadyExists     409 already_exists
+    │   └── LastKey           409 last_key
     ├── PaymentDeclined       402 payment_declined
     ├── PayloadTooLarge       413 payload_too_large
     ├── ValidationFailed      422 validation_error
@@ -100,6 +101,10 @@ class CheckoutInProgress(Conflict):
 
 class AlreadyExists(Conflict):
     code, default_message = "already_exists", "It already exists"
+
+
+class LastKey(Conflict):
+    code, default_message = "last_key", "This is the venue's last working key"
 
 
 class PaymentDeclined(OnsaleError):

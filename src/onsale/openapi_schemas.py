@@ -216,6 +216,41 @@ SCHEMAS: dict[str, Schema] = {
         tickets=array(TICKET),
     ),
     "Orders": obj(("orders",), orders=array(ref("AdminOrder"))),
+    # Extensions: venue keys (rotation, revocation, the platform's re-issue).
+    "KeyRotateRequest": obj((), grace_seconds={**INT, "minimum": 0, "maximum": 604800}),
+    "KeyRotated": obj(
+        ("api_key", "key_id", "previous_expires_at"),
+        api_key=STRING,
+        key_id=STRING,
+        prefix=STRING,
+        previous_key_id=STRING,
+        previous_expires_at=TIME,
+    ),
+    "VenueKeys": obj(
+        ("keys",),
+        keys=array(
+            obj(
+                ("key_id", "prefix", "created_at", "expires_at", "revoked_at", "state"),
+                key_id=STRING,
+                prefix=nullable(STRING),
+                created_at=TIME,
+                expires_at=nullable(TIME),
+                revoked_at=nullable(TIME),
+                last_used_at=nullable(TIME),
+                state=enum("active", "expiring", "expired", "revoked"),
+                current=BOOL,
+            )
+        ),
+    ),
+    "KeyReissueRequest": obj((), revoke_others=BOOL),
+    "KeyIssued": obj(
+        ("api_key", "key_id", "venue_id", "revoked"),
+        api_key=STRING,
+        key_id=STRING,
+        prefix=STRING,
+        venue_id=STRING,
+        revoked=array(STRING),
+    ),
     "Draw": obj(
         ("commitment",),
         event_id=STRING,
@@ -238,6 +273,9 @@ BODIES: dict[tuple[str, str], tuple[str | None, str | None]] = {
     ("get", "/api/admin/events/{event_id}/orders"): (None, "Orders"),
     ("post", "/api/admin/events/{event_id}/boxoffice"): ("BoxOfficeRequest", "Order"),
     ("post", "/api/admin/orders/{order_id}/refund"): (None, "AdminOrder"),
+    ("get", "/api/admin/venue-keys"): (None, "VenueKeys"),
+    ("post", "/api/admin/venue-keys/rotate"): ("KeyRotateRequest", "KeyRotated"),
+    ("post", "/api/admin/venues/{venue_id}/keys"): ("KeyReissueRequest", "KeyIssued"),
     ("get", "/api/events/{event_id}"): (None, "Event"),
     ("get", "/api/events/{event_id}/seats"): (None, "Seats"),
     ("post", "/api/events/{event_id}/queue"): (None, "QueueJoined"),

@@ -37,6 +37,14 @@ venue_keys = sa.Table(
     sa.Column("key_hash", sa.Text, nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    # The key's first characters, not secret (the rest holds 214 random bits):
+    # what lets a venue tell its keys apart. Null for keys made before 0006.
+    sa.Column("prefix", sa.Text),
+    # Null: no expiry. A rotated key keeps working until then (its grace).
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+    # Written at most once a minute per key, not on every request.
+    sa.Column("last_used_at", sa.DateTime(timezone=True)),
+    sa.Index("venue_keys_venue", "venue_id"),
 )
 
 events = sa.Table(

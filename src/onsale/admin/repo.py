@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from onsale.admin.key_policy import hash_key, new_key, prefix_of
 from onsale.admin.policy import (
     Admission,
     Category,
@@ -29,10 +29,6 @@ from onsale.schema import audit_log, categories, events, sections, venue_keys, v
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 async def audit(
@@ -62,7 +58,7 @@ async def create_venue(engine: AsyncEngine, name: str, slug: str, timezone: str)
     Raises AlreadyExists when the slug is taken.
     """
     venue_id = new_id("ven")
-    key = f"vk_{secrets.token_urlsafe(32)}"
+    key = new_key()
     try:
         async with engine.begin() as conn:
             await conn.execute(
@@ -70,7 +66,10 @@ async def create_venue(engine: AsyncEngine, name: str, slug: str, timezone: str)
             )
             await conn.execute(
                 venue_keys.insert().values(
-                    id=new_id("key"), venue_id=venue_id, key_hash=hash_key(key)
+                    id=new_id("key"),
+                    venue_id=venue_id,
+                    key_hash=hash_key(key),
+                    prefix=prefix_of(key),
                 )
             )
             await audit(
@@ -84,17 +83,6 @@ async def create_venue(engine: AsyncEngine, name: str, slug: str, timezone: str)
     except IntegrityError as exc:
         raise AlreadyExists("A venue with this slug exists", fields={"slug": slug}) from exc
     return venue_id, key
-
-
-@timing.postgres
-async def venue_for_key(engine: AsyncEngine, key: str) -> str | None:
-    async with engine.connect() as conn:
-        row = await conn.execute(
-            sa.select(venue_keys.c.venue_id).where(
-                venue_keys.c.key_hash == hash_key(key), venue_keys.c.revoked_at.is_(None)
-            )
-        )
-        return row.scalar_one_or_none()
 
 
 def _event_values(spec: EventSpec) -> dict[str, Any]:

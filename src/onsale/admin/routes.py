@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from onsale.admin.export import orders_csv
+from onsale.admin.key_routes import routes as key_routes
 from onsale.admin.policy import Event
 from onsale.admin.service import event_json
 from onsale.checkout import repo as orders_repo
@@ -151,4 +152,5 @@ routes = [
     Route("/api/admin/events/{event_id}/orders.csv", orders, methods=["GET"]),
     Route("/api/admin/events/{event_id}/boxoffice", boxoffice, methods=["POST"]),
     Route("/api/admin/orders/{order_id}/refund", refund_order, methods=["POST"]),
+    *key_routes,
 ]

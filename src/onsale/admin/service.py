@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale import db
 from onsale.admin import policy, repo
+from onsale.admin.key_service import KeyService
 from onsale.admin.policy import Event
 from onsale.checkout import repo as orders_repo
-from onsale.errors import NotFound, Unauthorized
+from onsale.errors import NotFound
 from onsale.inventory.store import InventoryStore, Sale
 from onsale.queue.store import QueueStore
 
@@ -45,6 +46,8 @@ class EventService:
         self._cache: dict[str, tuple[float, Event]] = {}
         self._loading: dict[str, asyncio.Future[Event | None]] = {}
         self._live: list[Event] | None = None  # the last list of live events read
+        # The venue keys that authenticate every venue request.
+        self.keys = KeyService(self.engine)
 
     async def get(self, event_id: str) -> Event:
         """The event, from a cache at most two seconds old. Raises NotFound.
@@ -140,10 +143,9 @@ class EventService:
         return await self.inventory.rebuild(event.id, event.spec, sold)
 
     async def venue_for_key(self, key: str) -> str:
-        venue_id = await repo.venue_for_key(self.engine, key)
-        if venue_id is None:
-            raise Unauthorized("Unknown or revoked venue key")
-        return venue_id
+        """The venue of a working key. Raises Unauthorized (TokenExpired for a
+        rotated key past its grace)."""
+        return (await self.keys.authenticate(key)).venue_id
 
 
 def event_json(event: Event) -> dict[str, Any]:
