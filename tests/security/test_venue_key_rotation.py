@@ -18,8 +18,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from onsale.admin import key_repo
 from onsale.admin.key_service import KeyService
-from onsale.errors import Unauthorized
+from onsale.errors import LastKey, Unauthorized
 from onsale.runtime import Runtime
 from onsale.schema import audit_log, venue_keys
 from tests.conftest import ADMIN_TOKEN, auth
@@ -369,3 +370,59 @@ async def test_key_answers_match_the_openapi_schemas(
     assert "get" in paths["/api/admin/venue-keys"]
     assert "delete" in paths["/api/admin/venue-keys/{key_id}"]
     assert "post" in paths["/api/admin/venues/{venue_id}/keys"]
+
+
+async def _two_keys_revoking_each_other(runtime: Runtime, venue_id: str, serialize: bool) -> int:
+    """Give the venue exactly two permanent keys, then have each revoke the
+    other at the same moment: how many working keys are left."""
+    keys = KeyService(runtime.engine, serialize=serialize)
+    a = await keys.authenticate((await keys.reissue(venue_id, {"revoke_others": True}))["api_key"])
+    b = await keys.authenticate((await keys.reissue(venue_id, {}))["api_key"])
+    outcomes = await asyncio.gather(
+        keys.revoke(a, b.key_id), keys.revoke(b, a.key_id), return_exceptions=True
+    )
+    for outcome in outcomes:
+        # Revoked, or refused: its own key was revoked first (401) or it was
+        # the last one (409). Nothing else (no deadlock, no 500).
+        assert outcome is True or isinstance(outcome, (Unauthorized, LastKey)), outcome
+    now = datetime.now(UTC)
+    return sum(1 for k in await key_repo.list_keys(runtime.engine, venue_id) if k.works(now))
+
+
+async def test_two_keys_revoking_each_other_leave_one(
+    runtime: Runtime, venue: dict[str, str]
+) -> None:
+    """Old code: no revocation (404). Two keys revoking each other at once race
+    on the check "another permanent key is left". Without the venue's row
+    lock (``serialize=False``, the negative control) both pass and the venue
+    is left with no working key; with it the second revocation finds its own
+    key revoked (401) and one key is left, every time."""
+    unlocked = []
+    for _ in range(20):  # the race is usually lost at once; stop when it is
+        unlocked.append(await _two_keys_revoking_each_other(runtime, venue["id"], False))
+        if unlocked[-1] == 0:
+            break
+    assert 0 in unlocked, unlocked
+    locked = [await _two_keys_revoking_each_other(runtime, venue["id"], True) for _ in range(5)]
+    assert locked == [1] * 5
+
+
+async def test_last_used_is_written_at_most_once_a_minute(
+    runtime: Runtime, venue: dict[str, str]
+) -> None:
+    """Old code: no ``last_used_at`` at all. A key used on every request
+    writes its row at most once a minute, not on every request."""
+    keys = KeyService(runtime.engine)
+    t0 = datetime.now(UTC)
+
+    async def last_used() -> datetime | None:
+        (row,) = await key_repo.list_keys(runtime.engine, venue["id"])
+        return row.last_used_at
+
+    await keys.authenticate(venue["api_key"], now=t0)
+    assert await last_used() == t0
+    for seconds in (1, 30, 59):
+        await keys.authenticate(venue["api_key"], now=t0 + timedelta(seconds=seconds))
+        assert await last_used() == t0
+    await keys.authenticate(venue["api_key"], now=t0 + timedelta(seconds=61))
+    assert await last_used() == t0 + timedelta(seconds=61)
