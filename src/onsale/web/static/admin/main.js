@@ -4,17 +4,20 @@
 //   #/new              new event
 //   #/events/ID/edit   change an event
 //   #/events/ID        live on-sale view
+//   #/keys             the venue's API keys: rotate, revoke
 
 import { call, session, ApiError } from "./api.js";
 import { h, replace } from "./dom.js";
 import { eventForm } from "./eventform.js";
 import { dateTime, lang, t } from "./i18n.js";
+import { keysView } from "./keys.js";
 import { liveView } from "./live.js";
 
 const view = document.getElementById("admin-view");
 const alertBox = document.getElementById("admin-error");
 const notice = document.getElementById("admin-notice");
 const signOutButton = document.getElementById("admin-signout");
+const keysLink = document.getElementById("admin-keys");
 const languageLink = document.getElementById("admin-language");
 let stopView = null;
 
@@ -82,6 +85,7 @@ async function openSale(event) {
 function signInView(message = "") {
   stop();
   signOutButton.hidden = true;
+  keysLink.hidden = true;
   notify("");
   showError("");
   const input = h("input", { type: "password", id: "signin-key", autocomplete: "off", required: true, testid: "admin-signin-key", "aria-describedby": "signin-help signin-error" });
@@ -200,6 +204,7 @@ async function route() {
     return;
   }
   signOutButton.hidden = false;
+  keysLink.hidden = false;
   const path = location.hash.replace(/^#/, "") || "/";
   let match;
   try {
@@ -212,6 +217,8 @@ async function route() {
       else stopper();
     } else if (path === "/new") {
       await formView(null);
+    } else if (path === "/keys") {
+      await keysView(view, { notify, fail, signInAgain: signOut });
     } else {
       await eventsView();
     }
@@ -220,6 +227,15 @@ async function route() {
     replace(view, h("p", {}, h("a", { href: "#/", testid: "admin-back" }, `← ${t("back")}`)));
     fail(exc);
   }
+}
+
+/** Forget this tab's key and show the sign-in (on the events view). */
+function signOut() {
+  session.key = null;
+  // Set the fragment before signing in again, or its change would route
+  // to the sign-in a second time.
+  if (location.hash && location.hash !== "#/") history.replaceState(null, "", location.pathname + location.search);
+  signInView();
 }
 
 function start() {
@@ -232,11 +248,8 @@ function start() {
     location.href = `?lang=${languageLink.lang}${location.hash}`;
   });
   signOutButton.textContent = t("signOut");
-  signOutButton.addEventListener("click", () => {
-    session.key = null;
-    location.hash = "";
-    signInView();
-  });
+  signOutButton.addEventListener("click", signOut);
+  keysLink.textContent = t("keysTitle");
   window.addEventListener("hashchange", () => {
     if (keepNotice) keepNotice = false;
     else notify("");
