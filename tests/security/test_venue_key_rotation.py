@@ -10,7 +10,9 @@ Each test's docstring quotes what the old code answered.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +25,8 @@ from onsale.admin.key_service import KeyService
 from onsale.errors import LastKey, Unauthorized
 from onsale.runtime import Runtime
 from onsale.schema import audit_log, venue_keys
+from onsale.settings import Settings
+from tests import live_server
 from tests.conftest import ADMIN_TOKEN, auth
 from tests.integration.api_helpers import error_code
 from tests.integration.test_contract import _undocumented, spec_of
@@ -426,3 +430,49 @@ async def test_last_used_is_written_at_most_once_a_minute(
         assert await last_used() == t0
     await keys.authenticate(venue["api_key"], now=t0 + timedelta(seconds=61))
     assert await last_used() == t0 + timedelta(seconds=61)
+
+
+async def test_a_key_stored_by_the_old_code_keeps_working(
+    runtime: Runtime, client: httpx.AsyncClient, venue: dict[str, str]
+) -> None:
+    """Old code stored only ``id, venue_id, key_hash`` (SHA-256). Such a row,
+    written as the old code wrote it, still signs in after migration 0006, is
+    listed without a prefix (none is known), and can be rotated and revoked."""
+    legacy = "vk_" + "L" * 43
+    async with runtime.engine.begin() as conn:
+        await conn.execute(
+            venue_keys.insert().values(
+                id="key_legacy",
+                venue_id=venue["id"],
+                key_hash=hashlib.sha256(legacy.encode()).hexdigest(),
+            )
+        )
+    assert await works(client, legacy) == 200
+    (entry,) = [k for k in await key_list(client, legacy) if k["key_id"] == "key_legacy"]
+    assert entry["prefix"] is None and entry["state"] == "active" and entry["current"]
+    rotated = (await rotate(client, legacy, {"grace_seconds": 0})).json()
+    assert await works(client, legacy) == 401
+    assert await works(client, rotated["api_key"]) == 200
+
+
+def test_two_server_processes_refuse_a_revoked_key_at_once(settings: Settings) -> None:
+    """Old code: no revocation (404). Two real ``onsale serve`` processes: a
+    key revoked through the first is refused by the second on the very next
+    request, with no wait (no process caches key look-ups)."""
+    with live_server.running(settings, count=2) as (one, two), httpx.Client(timeout=10) as http:
+        r = http.post(
+            f"{one.url}/api/admin/venues",
+            json={"name": "Two", "slug": f"two-{uuid.uuid4().hex[:10]}", "timezone": "UTC"},
+            headers=auth(ADMIN_TOKEN),
+        )
+        old = r.json()["api_key"]
+        new = http.post(f"{one.url}/api/admin/venue-keys/rotate", headers=auth(old)).json()
+        assert http.get(f"{two.url}/api/admin/events", headers=auth(old)).status_code == 200
+        keys = http.get(f"{two.url}/api/admin/venue-keys", headers=auth(new["api_key"])).json()
+        old_id = next(k["key_id"] for k in keys["keys"] if not k["current"])
+        r = http.delete(f"{one.url}/api/admin/venue-keys/{old_id}", headers=auth(new["api_key"]))
+        assert r.status_code == 204
+        assert http.get(f"{two.url}/api/admin/events", headers=auth(old)).status_code == 401
+        assert (
+            http.get(f"{two.url}/api/admin/events", headers=auth(new["api_key"])).status_code == 200
+        )
