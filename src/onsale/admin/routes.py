@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from onsale.admin.export import orders_csv
+from onsale.admin.key_routes import caller_key
 from onsale.admin.key_routes import routes as key_routes
 from onsale.admin.policy import Event
 from onsale.admin.service import event_json
@@ -23,10 +24,7 @@ from onsale.inventory.service import hold_json
 
 
 async def _venue(request: Request) -> str:
-    token = token_of(request)
-    if token is None:
-        raise Unauthorized("A venue API key is required")
-    return await runtime_of(request).events.venue_for_key(token)
+    return (await caller_key(request)).venue_id
 
 
 async def _venue_event(request: Request) -> tuple[str, Event]:
