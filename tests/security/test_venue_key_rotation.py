@@ -476,3 +476,34 @@ def test_two_server_processes_refuse_a_revoked_key_at_once(settings: Settings) -
         assert (
             http.get(f"{two.url}/api/admin/events", headers=auth(new["api_key"])).status_code == 200
         )
+
+
+async def test_hostile_requests_get_a_clear_4xx_and_change_nothing(
+    client: httpx.AsyncClient, venue: dict[str, str]
+) -> None:
+    """Old code: 404 for every one of these routes. Bodies that are not JSON,
+    too large, or not objects, and key ids no key can have, are refused with
+    a 4xx error body (never a 500) and no key is made or revoked."""
+    key = auth(venue["api_key"])
+    platform = auth(ADMIN_TOKEN)
+    reissue = f"/api/admin/venues/{venue['id']}/keys"
+    big = b'{"grace_seconds": 1, "x": "' + b"a" * 70_000 + b'"}'
+    cases = [
+        ("POST", "/api/admin/venue-keys/rotate", key, b"{not json", 400),
+        ("POST", "/api/admin/venue-keys/rotate", key, b"null", 400),
+        ("POST", "/api/admin/venue-keys/rotate", key, big, 413),
+        ("POST", "/api/admin/venue-keys/rotate", key, b'{"grace_seconds": 1e400}', 422),
+        ("POST", reissue, platform, b"[true]", 400),
+        ("POST", reissue, platform, b'{"revoke_others": true, "a\\u0000": 1}', 400),
+        ("POST", reissue, platform, big, 413),
+        ("DELETE", "/api/admin/venue-keys/%00", key, b"", 404),
+        ("DELETE", "/api/admin/venue-keys/" + "é" * 40, key, b"", 404),
+        ("DELETE", "/api/admin/venue-keys/rotate", key, b"", 404),
+        ("POST", "/api/admin/venues/%00/keys", platform, b"", 404),
+    ]
+    for method, path, headers, body, status in cases:
+        r = await client.request(method, path, headers=headers, content=body)
+        assert r.status_code == status, (path, body[:40], r.text)
+        assert error_code(r)
+    keys = await key_list(client, venue["api_key"])
+    assert len(keys) == 1 and keys[0]["state"] == "active"
