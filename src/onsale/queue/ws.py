@@ -63,16 +63,17 @@ class QueueSocket:
 async def _serve(websocket: WebSocket, send: Send) -> None:
     rt = runtime_of(websocket)
     await websocket.accept()
+    token = websocket.query_params.get("token")
+    if not token:
+        # No token, no place: a new place is given only by the HTTP join, behind
+        # the event's proof of work and the per-address limit (I8). Refused
+        # before any lookup: a flood of them costs Redis nothing.
+        await websocket.close(code=CLOSE_BAD_TOKEN)
+        return
     try:
         event = await rt.events.get(str(websocket.path_params["event_id"])[:64])
     except NotFound:
         await websocket.close(code=CLOSE_UNKNOWN_EVENT)
-        return
-    token = websocket.query_params.get("token")
-    if not token:
-        # No token, no place: a new place is given only by the HTTP join, behind
-        # the event's proof of work and the per-address limit (I8).
-        await websocket.close(code=CLOSE_BAD_TOKEN)
         return
     try:
         # The place the token names (a token is proof of a guarded join), or
