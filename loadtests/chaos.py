@@ -20,10 +20,13 @@ in two live tickets, no section over capacity, no payment without its order or
 the reverse), every 201 checkout's order is there and paid with the seats the
 fan was told, no seat in two paid orders, no 500 answer, no place lost (a fan
 told a position is never told a larger one for the same queue token, and never
-refused its token). The report says, per fault, when it happened and what it
-did; how many fans saw an error, of which kind; how many seconds the sale was
-degraded; hold and checkout p99 before, during and after; orders paid, seats
-sold of capacity. Exit 1 on any violation. It never touches the machine's
+refused its token), no intruder let in (the Locust Intruder opens sockets with
+no, empty, garbage or forged queue tokens through the faults: each must be
+closed with 4401 or fail with the outage, never sent a status). The report
+says, per fault, when it happened and what it did; how many fans saw an error,
+of which kind; how many seconds the sale was degraded; hold and checkout p99
+before, during and after; orders paid, seats sold of capacity; the intruder's
+knocks, by outcome. Exit 1 on any violation. It never touches the machine's
 shared Redis or Postgres, and always stops what it started (also on Ctrl-C).
 """
 
@@ -58,6 +61,7 @@ from run_sellout import (
     _counts,
     create_event,
     finish_locust,
+    intruders,
     read_record,
     sellout_event,
     start_locust,
@@ -300,6 +304,7 @@ def _verdict(
         "sold": stats["sold"],
         "capacity": stats["capacity"],
         "fans_told": _counts([line for line in record if line["kind"] != "request"]),
+        "intruders": intruders(record),
         "violations": problems,
         "tolerated": tolerated,
         "verify": checked,

@@ -237,7 +237,8 @@ def violations(
 ) -> tuple[list[str], list[str]]:
     """(violations, tolerated): a 201 whose order is missing or unpaid, a seat
     sold twice, a place lost or a token refused (tolerated with
-    ``allow_lost_places``), any 500 answer (API.md: a 500 is a bug)."""
+    ``allow_lost_places``), any 500 answer (API.md: a 500 is a bug), an
+    intruder socket let in (never tolerated: I8)."""
     problems = check_record(
         [line for line in record if line["kind"] not in PLACE_KINDS], orders
     ) + sold_twice(orders)

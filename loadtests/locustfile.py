@@ -3,6 +3,7 @@
     locust -f loadtests/locustfile.py Fan --headless -u 300 -r 50 -t 60s --host URL
     locust -f loadtests/locustfile.py BoxOffice ...     # staff selling at the counter
     locust -f loadtests/locustfile.py Browser ...       # the read traffic of an on-sale
+    locust -f loadtests/locustfile.py Intruder ...      # sockets with no or forged tokens
 
 `loadtests/run_sellout.py` starts a server, creates the event, runs these and
 checks the verdict; run them by hand (or distributed: `--master` / `--worker`)
@@ -19,6 +20,7 @@ with these variables:
 | ONSALE_LT_RELOAD | share who reload the page mid-queue (0.1) |
 | ONSALE_LT_PERSIST | 1: fans ride out outages (chaos.py): retry a 503 or a lost connection |
 | ONSALE_LT_REQUESTS | 1: every request also goes to the record (name, status, error) |
+| ONSALE_LT_INTRUDER_KNOCKS | sockets the Intruder opens without a guarded join (24) |
 
 Request types of their own in Locust's statistics: WS "queue wait" (join to
 admission), POST "hold", POST "checkout", and the verdict events.
@@ -26,6 +28,7 @@ admission), POST "hold", POST "checkout", and the verdict events.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -33,10 +36,11 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import gevent
 import websocket
-from locust import FastHttpUser, between, events, task
+from locust import FastHttpUser, User, between, events, task
 from locust.exception import StopUser
 
 EVENT = os.environ.get("ONSALE_LT_EVENT", "")
@@ -406,6 +410,82 @@ class Browser(FastHttpUser):
     @task(1)
     def seat_map(self) -> None:
         self.client.get(f"/api/events/{EVENT}/seats", name="seat map")
+
+
+# ---- the intruder: the websocket door without a guarded join (I8) ----------
+
+INTRUDER_KNOCKS = int(os.environ.get("ONSALE_LT_INTRUDER_KNOCKS", "24"))
+INTRUDER_LISTEN_SECONDS = 2.0
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _forged_token() -> str:
+    """A queue token in the right format for this event, not signed by the server."""
+    claims = {"k": "q", "e": EVENT, "s": f"q_{uuid.uuid4().hex[:16]}-1", "x": 2**31 - 1}
+    return f"{_b64(json.dumps(claims).encode())}.{_b64(os.urandom(32))}"
+
+
+# What the intruder knocks with, in turn: none of it comes from a join.
+INTRUDER_TOKENS: dict[str, Any] = {
+    "no_token": lambda: None,
+    "empty_token": lambda: "",
+    "garbage_token": lambda: uuid.uuid4().hex,
+    "forged_token": _forged_token,
+}
+
+
+def knock_once(host: str, token: str | None) -> tuple[str, str]:
+    """Open the queue socket with ``token`` (None: no token parameter) and
+    read its first frame: ("refused", "4401") is the right answer; "got_in"
+    (with the message's type) means the socket let it in; "closed_other",
+    "no_answer", "unreached" or "lost" are outages, not admissions."""
+    base = host.replace("http://", "ws://").replace("https://", "wss://")
+    url = f"{base}/ws/events/{EVENT}/queue"
+    if token is not None:
+        url += f"?token={quote(token)}"
+    try:
+        ws = websocket.create_connection(url, timeout=INTRUDER_LISTEN_SECONDS)
+    except (websocket.WebSocketException, OSError) as exc:
+        return "unreached", type(exc).__name__
+    try:
+        message = _receive(ws)
+    except _WsClosed as exc:
+        return ("refused" if exc.code == CLOSE_BAD_TOKEN else "closed_other"), str(exc.code)
+    except websocket.WebSocketTimeoutException:
+        return "no_answer", ""
+    except (websocket.WebSocketException, OSError, ValueError) as exc:
+        return "lost", type(exc).__name__
+    finally:
+        ws.close()
+    return "got_in", str(message.get("type"))
+
+
+class Intruder(User):
+    """A bot at the websocket door during the sale: sockets with no queue
+    token, an empty one, garbage, a forged one; it never joins over HTTP, so
+    each must be closed with 4401 and told nothing. Each knock goes to the
+    record ("intruder"); the verdict fails if one got in. Bounded:
+    ONSALE_LT_INTRUDER_KNOCKS sockets in all, one at a time, then it idles."""
+
+    fixed_count = 1
+    wait_time = between(0.5, 1.5)
+
+    def on_start(self) -> None:
+        self.knocks = 0
+
+    @task
+    def try_the_socket(self) -> None:
+        if self.knocks >= INTRUDER_KNOCKS:
+            gevent.sleep(5)
+            return
+        kinds = list(INTRUDER_TOKENS)
+        attempt = kinds[self.knocks % len(kinds)]
+        self.knocks += 1
+        outcome, detail = knock_once(self.host or "", INTRUDER_TOKENS[attempt]())
+        RECORD.write("intruder", attempt=attempt, outcome=outcome, detail=detail)
 
 
 @events.request.add_listener

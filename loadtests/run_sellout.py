@@ -7,12 +7,16 @@ Without --url it starts `onsale serve` on a free loopback port (with the
 backends named by ONSALE_REDIS_URL / ONSALE_DATABASE_URL, else embedded ones
 under a temporary folder), creates a venue and an event whose pre-queue is
 open and whose sale opens a few seconds later, and runs the Fan, BoxOffice and
-Browser users until the event is sold out or the time is up. Then:
+Browser users, and one Intruder (sockets with no, empty, garbage or forged
+queue tokens: it never joins over HTTP), until the event is sold out or the
+time is up. Then:
 - `onsale verify --event ID` against Postgres and Redis (local runs): no seat in
   two live tickets, no section over capacity, no payment without its order, no
   order without its payment;
 - the record of what fans were told: every 201 checkout's order exists, paid,
-  with the same seats; no two orders for one idempotency key; no place lost.
+  with the same seats; no two orders for one idempotency key; no place lost;
+  no intruder socket told anything but a 4401 close (I8: nobody enters the
+  queue without the join's guards). The verdict counts the intruder's knocks.
 Loopback or the given URL only; bounded in time.
 """
 
@@ -119,6 +123,7 @@ def start_locust(
         "Fan",
         "BoxOffice",
         "Browser",
+        "Intruder",
         "--headless",
         "-u",
         str(fans),
@@ -183,7 +188,32 @@ def check_record(record: list[dict[str, Any]], orders: dict[str, Any]) -> list[s
             )
         elif line["kind"] == "token_refused":
             problems.append(f"queue entry {line['entry']} was refused its own queue token")
+        elif line["kind"] == "intruder" and line.get("outcome") == "got_in":
+            problems.append(
+                f"an intruder socket ({line.get('attempt')}) was sent a "
+                f"{line.get('detail')!r} message instead of a 4401 close (I8)"
+            )
     return problems
+
+
+def intruders(record: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Intruder's knocks (sockets without a guarded join), by outcome and
+    by what it knocked with: every one must be "refused" (4401) or an outage."""
+    lines = [line for line in record if line["kind"] == "intruder"]
+    by_outcome: dict[str, int] = {}
+    by_attempt: dict[str, dict[str, int]] = {}
+    for line in lines:
+        outcome = str(line.get("outcome"))
+        by_outcome[outcome] = by_outcome.get(outcome, 0) + 1
+        of_attempt = by_attempt.setdefault(str(line.get("attempt")), {})
+        of_attempt[outcome] = of_attempt.get(outcome, 0) + 1
+    return {
+        "attempts": len(lines),
+        "refused_4401": by_outcome.get("refused", 0),
+        "got_in": by_outcome.get("got_in", 0),
+        "by_outcome": dict(sorted(by_outcome.items())),
+        "by_attempt": dict(sorted(by_attempt.items())),
+    }
 
 
 def verify(env: dict[str, str], event_id: str) -> dict[str, Any]:
@@ -293,6 +323,7 @@ def main() -> int:
             "capacity": stats["capacity"],
             "orders": stats["orders"],
             "fans_told": _counts(record),
+            "intruders": intruders(record),
             "violations": problems,
             "verify": report,
             "locust_exit_code": locust_rc,

@@ -21,8 +21,10 @@ from hypothesis import strategies as st
 
 from onsale import tokens
 from onsale.checkout import payments
+from onsale.queue.guard import solve
 from onsale.runtime import Runtime
 from tests.conftest import ADMIN_TOKEN, Admit, MakeEvent, auth, event_body
+from tests.security.test_ws_backdoor import knock, places, serving
 
 CARD = {"provider": "test", "card_number": "4242424242424242"}
 BUYER = {"email": "fan@example.org", "name": "Camille"}
@@ -683,3 +685,52 @@ async def test_fuzz_events_and_venues(
 
     await fuzz(event_bodies(), checker("/api/admin/events", scene.key, {400, 422}))
     await fuzz(venue_bodies, checker("/api/admin/venues", ADMIN_TOKEN, {400, 409, 422}))
+
+
+# ------------------------------------------------- the queue's doors (I8)
+
+
+async def test_no_admitted_fan_who_never_passed_the_joins_guards(
+    client: httpx.AsyncClient, runtime: Runtime, venue: dict[str, str]
+) -> None:
+    """Sockets with no token, an empty one, garbage or a token signed with
+    another key, and an address past its join limit, on an event that asks for
+    a proof of work: no queue entry and no admission comes from any of them;
+    only the fans who passed the guards are in the queue, and admitted."""
+    body = event_body()
+    body["admission"]["pow_difficulty"] = 8
+    r = await client.post("/api/admin/events", json=body, headers=auth(venue["api_key"]))
+    assert r.status_code == 201, r.text
+    eid = r.json()["id"]
+    runtime.guard.joins_per_minute = 3
+    try:
+        honest: list[str] = []
+        for _ in range(3):
+            c = (await client.get(f"/api/events/{eid}/queue/challenge")).json()["challenge"]
+            proof = {"challenge": c, "nonce": solve(c, 8)}
+            r = await client.post(f"/api/events/{eid}/queue", json={"pow": proof})
+            assert r.status_code == 201, r.text
+            honest.append(r.json()["entry_id"])
+        c = (await client.get(f"/api/events/{eid}/queue/challenge")).json()["challenge"]
+        proof = {"challenge": c, "nonce": solve(c, 8)}
+        limited = await client.post(f"/api/events/{eid}/queue", json={"pow": proof})
+        assert_error(limited, 429, "rate_limited")
+        before = await places(runtime, eid)
+        forged = tokens.sign(b"not-the-key", tokens.Claims("queue", eid, "q_forged-1", 2**31))
+        knocks = [None, "", "garbage", "a.b", forged, "\u00e9.\u00e9"] * 8
+        async with serving(runtime) as host:
+            answers = await asyncio.gather(*(knock(host, eid, t, within=1.0) for t in knocks))
+            ev = await runtime.events.get(eid)
+            for _ in range(3):
+                await runtime.queue.admit(ev)
+        k = runtime.queue.store.keys(eid)
+        active = await runtime.redis.zrange(k.active, 0, -1)
+        intruders = set(active) - set(honest)
+        assert not intruders, f"{len(intruders)} admitted who never passed the guards"
+        assert active, "the honest fans are admitted"
+        assert sorted(await runtime.redis.hkeys(k.entries)) == sorted(honest)
+        assert await places(runtime, eid) == before
+        assert not [heard for _, heard in answers if heard]
+        assert [code for code, _ in answers] == [4401] * len(knocks)
+    finally:
+        runtime.guard.joins_per_minute = 0

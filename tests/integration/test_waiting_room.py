@@ -87,6 +87,12 @@ async def test_close_codes_for_an_unknown_event_and_a_bad_token(
         with contextlib.suppress(ConnectionClosed):
             await _next(ws)
     assert ws.close_code == 4401
+    # No token, or an empty one: the socket follows a place, never makes one (I8).
+    for query in ("", "?token="):
+        async with connect(f"ws://{live}/ws/events/{event['id']}/queue{query}") as ws:
+            with contextlib.suppress(ConnectionClosed):
+                await _next(ws)
+        assert ws.close_code == 4401
 
 
 async def test_status_pushed_every_second_then_admitted_with_a_usable_token(

@@ -3,8 +3,8 @@ Redis restarted empty, Postgres stopped for 10 s and Redis stalled by SIGSTOP
 while Locust fans buy, on the run's own Redis and Postgres. The verdict must
 pass and each fault must really have happened. Then the negative controls:
 the verdict's checker fails on a seeded record (a 201 whose order is missing,
-a seat in two orders, a lost place, a refused token, a 500), so the run can
-fail."""
+a seat in two orders, a lost place, a refused token, a 500, an intruder let
+in), so the run can fail."""
 
 from __future__ import annotations
 
@@ -67,6 +67,10 @@ async def test_a_small_chaos_run_passes_and_every_fault_happened(tmp_path: Path)
     assert report["errors"]["fans"] > 0
     assert 0 <= report["degraded"]["seconds"] <= report["degraded"]["of_sale_seconds"]
     assert "VERDICT: PASS" in done.stdout
+    # The intruder knocked through the faults and never got in (I8).
+    intruders = report["intruders"]
+    assert intruders["attempts"] > 0 and intruders["got_in"] == 0, intruders
+    assert intruders["refused_4401"] > 0, intruders
 
 
 # --------------------------------------------------------------------------- #
@@ -193,3 +197,45 @@ def test_effects_are_counted_per_fault_and_latency_per_phase(chaos_report: Modul
     assert latency["hold"]["during"]["n"] == 0  # a lost connection has no answer time
     assert latency["checkout"]["during"] == {"p99_ms": 20.0, "n": 1}
     assert latency["checkout"]["after"]["n"] == 1
+
+
+def _intruder(attempt: str, outcome: str, detail: str, t: float = 50.0) -> dict[str, Any]:
+    return {"kind": "intruder", "t": t, "attempt": attempt, "outcome": outcome, "detail": detail}
+
+
+def test_an_intruder_let_in_fails_the_verdict_even_when_places_are_tolerated(
+    chaos_report: ModuleType,
+) -> None:
+    record = [
+        _intruder("no_token", "refused", "4401"),
+        _intruder("forged_token", "unreached", "ConnectionRefusedError"),  # an outage
+        _intruder("empty_token", "closed_other", "1013"),  # try again later
+        _intruder("garbage_token", "no_answer", ""),
+    ]
+    assert chaos_report.violations(record, {}) == ([], [])
+    record.append(_intruder("no_token", "got_in", "status", t=51.0))
+    for allow in (False, True):
+        problems, tolerated = chaos_report.violations(record, {}, allow_lost_places=allow)
+        assert problems == [
+            "an intruder socket (no_token) was sent a 'status' message instead of a 4401 close (I8)"
+        ]
+        assert tolerated == []
+
+
+def test_the_report_counts_the_intruders_knocks(chaos_report: ModuleType) -> None:
+    run_sellout = importlib.import_module("run_sellout")
+    record = [
+        _intruder("no_token", "refused", "4401"),
+        _intruder("no_token", "got_in", "admitted"),
+        _intruder("forged_token", "refused", "4401"),
+        _paid("o1", ["BALC-R0-1"]),
+    ]
+    assert run_sellout.intruders(record) == {
+        "attempts": 3,
+        "refused_4401": 2,
+        "got_in": 1,
+        "by_outcome": {"got_in": 1, "refused": 2},
+        "by_attempt": {"forged_token": {"refused": 1}, "no_token": {"got_in": 1, "refused": 1}},
+    }
+    problems = run_sellout.check_record(record, {"o1": _order(["BALC-R0-1"])})
+    assert len(problems) == 1 and "(no_token) was sent a 'admitted' message" in problems[0]

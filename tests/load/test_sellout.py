@@ -1,7 +1,8 @@
 """A small sell-out with Locust, run as `make loadtest` runs it, against the
 test servers: the verdict must pass (it fails on any oversold seat, a seat in
 two live tickets, GA over capacity, a payment without its order or the
-reverse, a 201 whose order is missing, or a place lost)."""
+reverse, a 201 whose order is missing, a place lost, or an intruder socket
+let in)."""
 
 from __future__ import annotations
 
@@ -79,3 +80,6 @@ async def test_a_small_sellout_passes_its_verdict(settings: Settings) -> None:
     assert verdict["fans_told"].get("paid", 0) > 0
     assert verdict["verify"]["ok"]
     assert 0 < verdict["sold"] <= verdict["capacity"] == 50
+    # The intruder's sockets (no, empty, garbage, forged tokens) were all refused.
+    intruders = verdict["intruders"]
+    assert intruders["attempts"] > 0 and intruders["refused_4401"] == intruders["attempts"]

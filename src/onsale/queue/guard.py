@@ -58,9 +58,14 @@ def _bad(message: str) -> ValidationFailed:
 
 def check_challenge(key: bytes, event_id: str, challenge: str, now: float) -> None:
     """Raises ValidationFailed for a forged, foreign or expired challenge."""
+    # Ours are ASCII; anything else is refused before hashing or comparing
+    # (compare_digest raises on non-ASCII str, and a lone surrogate cannot
+    # even be encoded).
+    if not challenge.isascii():
+        raise _bad("not a challenge of this server")
     body, _, mac = challenge.rpartition(".")
     parts = body.split(".")
-    if len(parts) != 3 or not hmac.compare_digest(mac, _sign(key, body)):
+    if len(parts) != 3 or not hmac.compare_digest(mac.encode(), _sign(key, body).encode()):
         raise _bad("not a challenge of this server")
     if parts[0] != event_id:
         raise _bad("the challenge is for another event")
@@ -100,6 +105,8 @@ class Guard:
         challenge, nonce = proof.get("challenge"), proof.get("nonce")
         if not isinstance(challenge, str) or not isinstance(nonce, str) or len(nonce) > 64:
             raise _bad("pow needs a challenge and a nonce (strings)")
+        if not nonce.isascii():
+            raise _bad("the nonce must be ASCII")
         check_challenge(self.secret, event_id, challenge, time.time())
         if leading_zero_bits(pow_digest(challenge, nonce)) < difficulty:
             raise _bad("the nonce does not solve the challenge")

@@ -1,7 +1,11 @@
 """``WS /ws/events/{id}/queue?token=...``: the waiting room pushed live.
 
-Close codes: 4401 bad token, 4404 unknown event (the socket is accepted first,
-so that the client sees the code and not an HTTP 403 from the handshake).
+The socket follows the place a queue token names; it never makes one (I8:
+a place is given only by ``POST .../queue``, behind the event's guards).
+
+Close codes: 4401 no token or a bad one, 4404 unknown event (the socket is
+accepted first, so that the client sees the code and not an HTTP 403 from the
+handshake).
 """
 
 from __future__ import annotations
@@ -59,14 +63,22 @@ class QueueSocket:
 async def _serve(websocket: WebSocket, send: Send) -> None:
     rt = runtime_of(websocket)
     await websocket.accept()
+    token = websocket.query_params.get("token")
+    if not token:
+        # No token, no place: a new place is given only by the HTTP join, behind
+        # the event's proof of work and the per-address limit (I8). Refused
+        # before any lookup: a flood of them costs Redis nothing.
+        await websocket.close(code=CLOSE_BAD_TOKEN)
+        return
     try:
         event = await rt.events.get(str(websocket.path_params["event_id"])[:64])
     except NotFound:
         await websocket.close(code=CLOSE_UNKNOWN_EVENT)
         return
-    token = websocket.query_params.get("token")
     try:
-        joined = await rt.queue.join(event, token)  # finds the place, or gives one back
+        # The place the token names (a token is proof of a guarded join), or
+        # the same place given back when Redis lost it: never a new entry.
+        joined = await rt.queue.join(event, token)
     except (Unauthorized, Forbidden):
         await websocket.close(code=CLOSE_BAD_TOKEN)
         return
