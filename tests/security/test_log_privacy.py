@@ -81,11 +81,13 @@ def test_every_spelling_of_an_address_is_masked(line: str, expected: str) -> Non
         ("GET /x?email=a%40b.org&page=2", "?email=[redacted]&page=2"),
         ("WebSocket /ws/events/ev_1/queue?access_token=abc", "?access_token=[redacted]"),
         ("GET /x?search=Liddell&token=t1", "?search=[redacted]&token=[redacted]"),
+        ("entry q_0123456789abcdef0123 admitted", "entry q_[redacted] admitted"),
     ],
 )
-def test_query_values_of_searches_e_mails_and_tokens_are_masked(line: str, expected: str) -> None:
-    """The old scrub masked ``token=`` (not ``access_token=``) and left the
-    order search's ``q=Alice+Liddell`` in the access log."""
+def test_query_values_and_queue_entries_are_masked(line: str, expected: str) -> None:
+    """The old scrub masked ``token=`` (not ``access_token=``), and left the
+    order search's ``q=Alice+Liddell`` in the access log and a fan's queue
+    entry id wherever it was written."""
     assert expected in logs.scrub(line)
 
 

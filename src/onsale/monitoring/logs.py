@@ -77,6 +77,8 @@ _SCRUBS = (
     # onsale's signed tokens: base64url payload "." base64url MAC
     (re.compile(r"\b[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}\b"), "[token]"),
     (re.compile(r"\bvk_[A-Za-z0-9_-]{16,}"), "vk_[redacted]"),  # venue API keys
+    # A fan's queue entry (the subject of its tokens): who waited, not a bug's clue.
+    (re.compile(r"\bq_[0-9a-f]{20}\b"), "q_[redacted]"),
 )
 # 13 to 19 digits, maybe grouped by spaces or dashes: a card number if Luhn-valid.
 _DIGITS = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
