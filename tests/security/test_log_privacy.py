@@ -64,6 +64,8 @@ def _spellings(email: str) -> list[str]:
         ("GET /o/fan+tag%40ex%C3%A4mple.org HTTP/1.1", "GET /o/[email] HTTP/1.1"),  # form-encoded
         ("sent to fan%2Btag%2540example.org.", "sent to [email]."),  # encoded twice
         ('{"to": "fan@exämple.org"}', '{"to": "[email]"}'),
+        ('{"to": "f\\u00e4n@ex\\u00e4mple.org"}', '{"to": "[email]"}'),  # JSON, ASCII only
+        ("b'fan@ex\\xc3\\xa4mple.org'", "b'[email]'"),  # a bytes repr
         ("postgresql://postgres@127.0.0.1:5432/db", "postgresql://postgres@127.0.0.1:5432/db"),
     ],
 )

@@ -30,11 +30,12 @@ from typing import Any, TextIO
 REQUEST_ID: ContextVar[str | None] = ContextVar("onsale_request_id", default=None)
 EVENT_ID: ContextVar[str | None] = ContextVar("onsale_event_id", default=None)
 
-# A URL-encoded (%XX) byte ("%C3%A4" is an "ä"), but not an encoded at sign.
-_PCT = r"%(?!(?:25)?40)[0-9A-Fa-f]{2}"
+# An encoded character, but not an encoded at sign: URL-encoded ("%C3%A4" is
+# an "ä"), escaped by JSON ("\u00e4") or in a bytes repr ("\xc3\xa4").
+_PCT = r"(?:%(?!(?:25)?40)[0-9A-Fa-f]{2}|\\u(?!0040)[0-9A-Fa-f]{4}|\\x(?!40)[0-9A-Fa-f]{2})"
 # The at sign as it appears in a log line: plain, URL-encoded (once or twice:
-# "%40", "%2540") or full-width.
-_AT = re.compile(r"@|%(?:25)?40|\uff20|\ufe6b")
+# "%40", "%2540"), escaped, or full-width.
+_AT = re.compile(r"@|%(?:25)?40|\\u0040|\\x40|\uff20|\ufe6b")
 # A domain label in any script (IDNs: "exämple", "例え", "xn--exmple-cua"):
 # letters, digits, hyphens, combining marks, URL-encoded bytes.
 _LABEL = r"(?:[^\W_]|[-\u0300-\u036f\u200c\u200d]|" + _PCT + r"){1,63}"
@@ -45,8 +46,8 @@ _TLD = r"(?:[^\W\d_]|" + _PCT + r")(?:[^\W_]|[-\u0300-\u036f]|" + _PCT + r"){1,6
 _DOMAIN = re.compile(_LABEL + r"(?:" + _DOT + _LABEL + r")*" + _DOT + _TLD)
 # What ends a local part on its left: a space, or what ends a word in a URL,
 # a JSON string or a sentence. "+" does not ("fan+tag", a form-encoded space),
-# nor "%" (URL-encoded bytes).
-_LOCAL_STOP = frozenset("@\"'<>(),;:/?&=#[]\\`{}|")
+# nor "%" or a backslash (encoded characters).
+_LOCAL_STOP = frozenset("@\"'<>(),;:/?&=#[]`{}|")
 # Query or form parameters whose value is a secret or a buyer's: a token, a
 # key, a search (the admin's order search takes an e-mail or a name), an
 # e-mail, a name.
