@@ -1,12 +1,14 @@
 """The seat map (``GET /api/events/{id}/seats``) as a built, compressed body
 that every request of the next second shares.
 
-A 40,000-seat event's map is 2.9 MB of JSON; built per request it is a Redis
-HGETALL of 40,000 fields (which blocks Redis for everyone meanwhile), a
-40,000-dict list and a JSON encoding, for every anonymous fan who opens the
-page or refreshes it. Here a process reads the seat states of an event once
-per :data:`CACHE_SECONDS`, encodes each map asked for (the whole event, or one
-section: ``?section=CODE``) once per reading, gzips it once, and answers:
+A 40,000-seat event's map is about 3 MB of JSON; built per request it was a
+Redis HGETALL of 40,000 fields (which blocks Redis for everyone meanwhile), a
+40,000-dict list and a JSON encoding, for every anonymous fan who opened the
+page or refreshed it. Here a process reads the seat states of an event once
+per window (``ONSALE_SEAT_MAP_CACHE_SECONDS``, :data:`CACHE_SECONDS` by
+default), builds each map asked for (the whole event, or one section:
+``?section=CODE``) once per reading from a template made once per event
+definition, gzips it once, and answers:
 
 - ``Content-Encoding: gzip`` to a client that accepts it (``Vary:
   Accept-Encoding``); done here, not by a middleware: the app has one
