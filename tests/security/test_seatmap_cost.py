@@ -195,6 +195,27 @@ async def test_requests_within_the_window_share_one_redis_read(
     assert len(recording.reads) == 2
 
 
+async def test_the_event_info_shares_the_reading(
+    client: httpx.AsyncClient, runtime: Runtime, big_event: str
+) -> None:
+    """GET /api/events/{id}, which the fan page asks for with every map,
+    counted the free seats of each section from its own HGETALL of the 40,000
+    seats at every request (here: the window off, one read per request); it
+    now counts them from the map's reading."""
+    info, seats = f"/api/events/{big_event}", f"/api/events/{big_event}/seats"
+    recording, _ = _recording(runtime, 0)
+    for _ in range(3):
+        assert (await client.get(info)).status_code == 200
+    assert len(recording.reads) == 3
+
+    recording, _ = _recording(runtime, 1.0)
+    answers = [await client.get(path) for path in (info, seats, info, seats)]
+    assert all(a.status_code == 200 for a in answers)
+    assert recording.reads == [big_event]
+    available = {s["code"]: s["available"] for s in answers[0].json()["sections"]}
+    assert available == {"LEFT": SEATS // 2, "RIGHT": SEATS // 2}
+
+
 async def test_the_fast_build_makes_the_same_bytes(
     client: httpx.AsyncClient, runtime: Runtime, big_event: str, admitted: Any
 ) -> None:

@@ -27,7 +27,6 @@ from onsale.http import (
     token_of,
 )
 from onsale.inventory import seatmap
-from onsale.inventory.policy import parse_seat_id
 from onsale.inventory.service import hold_json
 from onsale.runtime import Runtime
 
@@ -54,17 +53,12 @@ def claims_of(rt: Runtime, token: str | None, event_id: str | None) -> tokens.Cl
 async def public_event(rt: Runtime, event: Event) -> dict[str, Any]:
     counts = await rt.inventory.store.counts(event.id)
     ga = await rt.inventory.store.ga_counts(event.id)
-    seats = (
-        await rt.inventory.store.seat_states(event.id)
+    # From the seat map's reading of the states (onsale.inventory.seatmap).
+    free_by_section = (
+        await rt.inventory.seat_maps.free_by_section(event.id)
         if any(s.kind == "seated" for s in event.spec.sections)
         else {}
     )
-    free_by_section: dict[str, int] = {}
-    for seat, state in seats.items():
-        if state == "free":
-            parsed = parse_seat_id(seat)
-            if parsed:
-                free_by_section[parsed[0]] = free_by_section.get(parsed[0], 0) + 1
     spec = event.spec
     sold_out = counts.ready and counts.capacity > 0 and counts.sold >= counts.capacity
     sections = []
