@@ -188,9 +188,9 @@ async def test_requests_within_the_window_share_one_redis_read(
     # A hold inside the window shows once the window is over: the map is at
     # most a second old (the fan page shows its own hold at once: seatmap.js).
     await _hold_one(client, big_event, "RIGHT-R2-5", await admitted(big_event))
-    clock.now += 0.9
+    clock.now += 0.5
     assert _states((await client.get(path)).json())["RIGHT-R2-5"] == "free"
-    clock.now += 0.1
+    clock.now += 0.75
     assert _states((await client.get(path)).json())["RIGHT-R2-5"] == "held"
     assert len(recording.reads) == 2
 
