@@ -101,6 +101,8 @@ def settings(backend_urls: tuple[str, str]) -> Settings:
         orphan_payment_seconds=0,
         reconcile_settle_seconds=0,
         join_rate_per_minute=0,  # many fans from one test client; one test turns it on
+        # Tests read the seat map right after a hold; test_seatmap_cost turns it on.
+        seat_map_cache_seconds=0,
     )
 
 

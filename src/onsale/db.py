@@ -49,11 +49,16 @@ def async_url(url: str) -> str:
     raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]!r}")
 
 
-def create_engine(url: str, *, pool_size: int = 15) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 15, hide_parameters: bool = True) -> AsyncEngine:
+    """The process' engine. ``hide_parameters`` keeps the bound values of a
+    statement (a buyer's e-mail and name, a queue entry) out of the text of
+    its errors, which are logged; False only to show, in a test, what leaks
+    without it."""
     # 30 connections a process at most (two workers stay under Postgres'
     # default 100); past that a request waits up to 10 s for one, then 503.
     return create_async_engine(
         async_url(url),
+        hide_parameters=hide_parameters,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=10,

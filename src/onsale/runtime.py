@@ -97,7 +97,9 @@ class Runtime:
             redis=client,
             engine=engine,
             events=events,
-            inventory=InventoryService(inventory_store, events),
+            inventory=InventoryService(
+                inventory_store, events, seat_map_seconds=settings.seat_map_cache_seconds
+            ),
             queue=queue,
             checkout=CheckoutService(engine, inventory_store, providers, settings),
             reconciler=Reconciler(

@@ -60,6 +60,9 @@ class Settings:
     join_rate_per_minute: int = 60
     # Seconds between two pushes to every connected fan.
     push_interval_seconds: float = 1.0
+    # Seconds one reading of an event's seat states serves a process's seat
+    # map requests (onsale.inventory.seatmap); 0: read at every request.
+    seat_map_cache_seconds: float = 1.0
     log_level: str = "INFO"
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -122,5 +125,6 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         background_tasks=_bool(env, "ONSALE_BACKGROUND_TASKS", True),
         join_rate_per_minute=_int(env, "ONSALE_JOIN_RATE_PER_MINUTE", 60),
         push_interval_seconds=_float(env, "ONSALE_PUSH_INTERVAL_SECONDS", 1.0),
+        seat_map_cache_seconds=_float(env, "ONSALE_SEAT_MAP_CACHE_SECONDS", 1.0),
         log_level=env.get("ONSALE_LOG_LEVEL") or "INFO",
     )

@@ -131,3 +131,20 @@ def test_configure_replaces_plain_stream_handlers_once(clean_logging: None) -> N
     line = json.loads(out.getvalue().strip())
     assert line["logger"] == "uvicorn.error"
     assert line["message"] == "WebSocket /ws?token=[redacted] [accepted]"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("buyer fan@例え.テスト paid", "buyer [email] paid"),
+        ("GET /o?q=alice%40example.org HTTP/1.1", "GET /o?q=[redacted] HTTP/1.1"),
+        ("GET /o/alice%40ex%C3%A4mple.org HTTP/1.1", "GET /o/[email] HTTP/1.1"),
+        (
+            "DETAIL:  Key (email)=(fan@example.org) already exists.",
+            "DETAIL:  Key (email)=([redacted]) already exists.",
+        ),
+        ("[parameters: ('ord_1', 'Camille')]", "[parameters: [redacted]]"),
+    ],
+)
+def test_scrub_unicode_encoded_and_database_quotes(text: str, expected: str) -> None:
+    assert logs.scrub(text) == expected

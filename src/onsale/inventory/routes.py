@@ -26,7 +26,7 @@ from onsale.http import (
     runtime_of,
     token_of,
 )
-from onsale.inventory.policy import parse_seat_id
+from onsale.inventory import seatmap
 from onsale.inventory.service import hold_json
 from onsale.runtime import Runtime
 
@@ -53,17 +53,12 @@ def claims_of(rt: Runtime, token: str | None, event_id: str | None) -> tokens.Cl
 async def public_event(rt: Runtime, event: Event) -> dict[str, Any]:
     counts = await rt.inventory.store.counts(event.id)
     ga = await rt.inventory.store.ga_counts(event.id)
-    seats = (
-        await rt.inventory.store.seat_states(event.id)
+    # From the seat map's reading of the states (onsale.inventory.seatmap).
+    free_by_section = (
+        await rt.inventory.seat_maps.free_by_section(event.id)
         if any(s.kind == "seated" for s in event.spec.sections)
         else {}
     )
-    free_by_section: dict[str, int] = {}
-    for seat, state in seats.items():
-        if state == "free":
-            parsed = parse_seat_id(seat)
-            if parsed:
-                free_by_section[parsed[0]] = free_by_section.get(parsed[0], 0) + 1
     spec = event.spec
     sold_out = counts.ready and counts.capacity > 0 and counts.sold >= counts.capacity
     sections = []
@@ -104,24 +99,13 @@ async def event_info(request: Request) -> Response:
 
 
 async def seat_map(request: Request) -> Response:
+    """The seat map, shared by the requests of a second and gzipped for the
+    clients that accept it (see ``onsale.inventory.seatmap``)."""
     rt = runtime_of(request)
     event = await rt.events.get(path_param(request, "event_id"))
-    states = await rt.inventory.store.seat_states(event.id)
-    seats = []
-    for section in event.spec.sections:
-        for row in section.rows:
-            for n in range(1, row.seats + 1):
-                seat_id = f"{section.code}-{row.row}-{n}"
-                seats.append(
-                    {
-                        "id": seat_id,
-                        "section": section.code,
-                        "row": row.row,
-                        "number": n,
-                        "state": states.get(seat_id, "free"),
-                    }
-                )
-    return JSON({"event_id": event.id, "seats": seats})
+    section = seatmap.section_of(event, request.query_params.get("section"))
+    maps = rt.inventory.seat_maps
+    return seatmap.response(await maps.body(event, section), request.headers, maps.max_age)
 
 
 async def create_hold(request: Request) -> Response:

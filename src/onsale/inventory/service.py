@@ -4,7 +4,7 @@ from Postgres first if Redis lost it."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ from onsale.admin.policy import Event
 from onsale.admin.service import EventService
 from onsale.errors import SaleNotOpen, Unavailable, ValidationFailed
 from onsale.inventory import policy
+from onsale.inventory.seatmap import CACHE_SECONDS, SeatMapCache
 from onsale.inventory.store import Hold, InventoryStore
 from onsale.monitoring import metrics, timing
 
@@ -30,6 +31,12 @@ def new_hold_id() -> str:
 class InventoryService:
     store: InventoryStore
     events: EventService
+    # How long one reading of the seat states serves the seat map requests.
+    seat_map_seconds: float = CACHE_SECONDS
+    seat_maps: SeatMapCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.seat_maps = SeatMapCache(self.store, seconds=self.seat_map_seconds)
 
     async def hold(self, event: Event, entry: str, body: Any, *, boxoffice: bool = False) -> Hold:
         """Hold what ``body`` asks for (API.md), all or nothing.

@@ -25,7 +25,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, hide_parameters=True)  # no row values in logged errors
     try:
         async with engine.connect() as connection:
             lock = {"id": MIGRATION_LOCK}

@@ -164,6 +164,7 @@ def monitoring_engine(url: str) -> AsyncEngine:
     return create_async_engine(
         db.async_url(url),
         poolclass=NullPool,
+        hide_parameters=True,  # errors are logged: no bound values in them
         connect_args={
             "timeout": TIMEOUT_SECONDS,
             "command_timeout": TIMEOUT_SECONDS,

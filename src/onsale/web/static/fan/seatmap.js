@@ -6,6 +6,13 @@
 
 import { t, money } from "./i18n.js";
 
+// The server shares one seat map among the requests of a second (max-age=1),
+// so a map may be up to a second older than what this page just learned from
+// its own requests. For this long the page keeps what it learned: the seats a
+// refused hold named stay taken, the seats it released itself stay free,
+// unless a map says otherwise.
+const LEARNED_MS = 4000;
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -20,9 +27,10 @@ function el(tag, attrs = {}, ...children) {
 export class SeatMap {
   /**
    * event: GET /api/events/{id}; handlers: change(), best(section, quantity),
-   * notice(text).
+   * notice(text); options.learnedMs: see LEARNED_MS (0 turns it off: a test).
    */
-  constructor(container, event, handlers) {
+  constructor(container, event, handlers, { learnedMs = LEARNED_MS } = {}) {
+    this.learnedMs = learnedMs;
     this.container = container;
     this.event = event;
     this.on = handlers;
@@ -32,6 +40,7 @@ export class SeatMap {
     this.info = new Map(); // seat id -> {section, row, number}
     this.selected = new Set();
     this.mine = new Set();
+    this.learned = new Map(); // seat id -> {state, until}: see LEARNED_MS
     this.gaInputs = new Map();
     this.availability = new Map();
     this.built = false;
@@ -183,7 +192,24 @@ export class SeatMap {
   }
 
   stateOf(id) {
-    return this.mine.has(id) ? "mine" : this.states.get(id) || "free";
+    if (this.mine.has(id)) return "mine";
+    const server = this.states.get(id) || "free";
+    const learned = this.learned.get(id);
+    if (!learned) return server;
+    if (learned.until <= Date.now()) {
+      this.learned.delete(id);
+      return server;
+    }
+    // A map that still shows the seat as it was before (free for a taken
+    // seat, held for a released one) is older than what the page knows.
+    if (learned.state === "held" && server === "free") return "held";
+    if (learned.state === "free" && server === "held") return "free";
+    return server;
+  }
+
+  learn(seats, state) {
+    const until = Date.now() + this.learnedMs;
+    for (const id of seats) this.learned.set(id, { state, until });
   }
 
   isFree(id) {
@@ -233,6 +259,10 @@ export class SeatMap {
 
   /** Seats of the fan's live hold (shown as "mine"); the choice follows them. */
   setMine(seats) {
+    // The seats of a hold that ends (released, expired, paid) are not held
+    // by this page any more: free unless a fresh map says otherwise.
+    this.learn([...this.mine].filter((id) => !seats.includes(id)), "free");
+    for (const id of seats) this.learned.delete(id);
     this.mine = new Set(seats);
     this.selected = new Set(seats);
     this.refreshAll();
@@ -241,6 +271,7 @@ export class SeatMap {
 
   /** Forget these seats from the choice (someone else took them). */
   drop(seats) {
+    this.learn(seats, "held");
     for (const id of seats) this.selected.delete(id);
     this.refreshAll();
     this.on.change();
