@@ -37,6 +37,11 @@ _431 = (
 )
 
 
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback: httptools then stops parsing and uvicorn
+    answers through ``send_400_response`` (which says 431 instead)."""
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with two bounds on each request head:
     ``head_timeout`` seconds to arrive whole (from the connection's start, or
@@ -47,6 +52,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     that sends nothing gets nothing: browsers open spare connections they may
     never use); a head too large gets 431 and the connection is closed. Once a
     head is complete, a slow body or a slow answer is not concerned.
+
+    The size is counted twice: what the parser hands over (the URL and each
+    header: exact, whatever the reads), and what arrived while the head was
+    still incomplete (httptools buffers a header until its end: this bounds
+    that buffer).
     """
 
     def __init__(
@@ -63,11 +73,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.head_timeout = head_timeout
         self.max_head_bytes = max_head_bytes
         self._head_deadline: asyncio.TimerHandle | None = None
-        self._head_bytes = 0
+        self._head_parsed = 0
+        self._head_received = 0
+        self._refused = False
 
     def _start_head(self) -> None:
         if self._head_deadline is None:
-            self._head_bytes = 0
+            self._head_parsed = self._head_received = 0
             self._head_deadline = self.loop.call_later(self.head_timeout, self._head_too_slow)
 
     def _stop_head(self) -> None:
@@ -79,6 +91,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_deadline = None
         if not self.transport.is_closing():
             self.transport.close()
+
+    def _head_too_large(self) -> None:
+        self._stop_head()
+        if not self.transport.is_closing():
+            self.transport.write(_431)
+            self.transport.close()
+
+    def _count_head(self, size: int) -> None:
+        self._head_parsed += size
+        if self._head_parsed > self.max_head_bytes:
+            self._refused = True
+            raise _HeadTooLarge
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -95,15 +119,27 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # The head is still incomplete after this chunk: all of it was head
         # (or the end of the previous request, pipelined: counted too, which
         # errs on the safe side by at most one read).
-        self._head_bytes += len(data)
-        if self._head_bytes > self.max_head_bytes:
-            self._stop_head()
-            self.transport.write(_431)
-            self.transport.close()
+        self._head_received += len(data)
+        if self._head_received > self.max_head_bytes:
+            self._head_too_large()
+
+    def send_400_response(self, msg: str) -> None:
+        if self._refused:  # the parser stopped on _HeadTooLarge
+            self._head_too_large()
+        else:
+            super().send_400_response(msg)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._start_head()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)  # ": " and CRLF
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._stop_head()

@@ -124,6 +124,13 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if value <= 0:
+        raise SettingsError(f"{name} must be more than 0, got {env.get(name)!r}")
+    return value
+
+
 def _environment(env: Mapping[str, str]) -> str:
     raw = (env.get("ONSALE_ENV") or "development").strip().lower()
     if raw not in ENVIRONMENTS:
@@ -204,6 +211,6 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         forwarded_allow_ips=_networks(
             env, "ONSALE_FORWARDED_ALLOW_IPS", defaults.forwarded_allow_ips
         ),
-        header_timeout_seconds=_float(env, "ONSALE_HEADER_TIMEOUT_SECONDS", 10.0),
+        header_timeout_seconds=_positive(env, "ONSALE_HEADER_TIMEOUT_SECONDS", 10.0),
         stripe_js_url=env.get("ONSALE_STRIPE_JS_URL") or STRIPE_JS_URL,
     )
