@@ -19,9 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+from onsale.app import create_app
+from onsale.runtime import Runtime
 from onsale.settings import Settings
 from tests import live_server
-from tests.conftest import auth
+from tests.conftest import ADMIN_TOKEN, auth, event_body
 from tests.security._live import admitted, open_event
 
 STRONG = {
@@ -146,3 +148,41 @@ def test_production_turns_the_test_provider_off(settings: Settings, runtime: Any
         event_id = open_event(api, STRONG["ONSALE_ADMIN_TOKEN"])
         access, hold_id = _hold(api, event_id)
         assert _checkout(api, access, hold_id).status_code == 201
+
+
+async def test_the_box_office_keeps_cash_when_test_payments_are_off(runtime: Runtime) -> None:
+    """With the ``test`` provider off, the box office still takes cash, and a
+    sale naming ``test`` there is a 422 that takes no seat.
+
+    Before: ``test`` was always accepted (``assert 201 == 422``); with the
+    provider off but the route checking against the fixed list, the 422 came
+    after the seat was taken and left it held (``assert 'held' == 'free'``).
+    """
+    off = Runtime.build(
+        runtime.settings.with_overrides(test_payments=False), runtime.redis, runtime.engine
+    )
+    assert "test" not in off.providers
+    transport = httpx.ASGITransport(app=create_app(off.settings, runtime=off))
+    async with httpx.AsyncClient(transport=transport, base_url="http://onsale.test") as api:
+        venue = await api.post(
+            "/api/admin/venues",
+            headers=auth(ADMIN_TOKEN),
+            json={"name": "Counter", "slug": "counter", "timezone": "UTC"},
+        )
+        key = venue.json()["api_key"]
+        event = await api.post("/api/admin/events", headers=auth(key), json=event_body())
+        eid = event.json()["id"]
+        sale = {"seats": ["BALC-A-1"], "buyer": BUYER}
+        refused = await api.post(
+            f"/api/admin/events/{eid}/boxoffice", headers=auth(key), json={**sale, "payment": CARD}
+        )
+        assert refused.status_code == 422, refused.text
+        assert "payment.provider" in refused.json()["error"]["details"]["fields"]
+        seats = (await api.get(f"/api/events/{eid}/seats")).json()["seats"]
+        assert {s["id"]: s["state"] for s in seats}["BALC-A-1"] == "free"
+        cash = await api.post(
+            f"/api/admin/events/{eid}/boxoffice",
+            headers=auth(key),
+            json={**sale, "payment": {"provider": "cash"}},
+        )
+        assert cash.status_code == 201, cash.text
