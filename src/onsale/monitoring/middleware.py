@@ -7,6 +7,8 @@ middleware counts it by route template (``scope["route"]``, which Starlette's
 router sets when it matches: never the raw path, which holds ids), method and
 status, and times it. An error answer (4xx, 5xx) is counted by the ``code`` of
 its JSON body and logged once, with its code, status, route and event id.
+Every answer also gets ``onsale.headers.EVERY_ANSWER`` (``nosniff``), the hot
+routes' included: a precomputed tuple, added to a list built anyway.
 """
 
 from __future__ import annotations
