@@ -4,7 +4,8 @@ read within a bounded time, and small websocket messages.
 Before (uvicorn's defaults, no options set):
 - a request head of 32 MB was read whole and answered (``200``);
 - a client sending its head one byte a second held its connection as long as
-  it liked (still open after the bound: ``connection still open after 5.0 s``);
+  it liked (still open after the bound: ``connection still open after 5.0 s``),
+  and so did one that sent nothing at all;
 - a websocket message of up to 16 MiB was read (a 1 MiB one left the socket
   open: ``TimeoutError`` waiting for the close).
 """
@@ -110,6 +111,14 @@ def test_a_trickled_request_head_is_cut_off_and_a_slow_body_is_not(
     assert closed, f"connection still open after {elapsed:.1f} s"
     assert elapsed < HEAD_TIMEOUT + 2
     assert answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer[:200]
+
+    # A connection that never sends a byte is closed too (uvicorn armed no
+    # timer before the first request).
+    sock = _connect(server)
+    started = time.monotonic()
+    assert _read_all(sock) == b""
+    assert time.monotonic() - started < HEAD_TIMEOUT + 2
+    sock.close()
 
 
 def _fan_socket_url(server: live_server.Server) -> str:
