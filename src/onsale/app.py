@@ -17,7 +17,8 @@ from starlette.routing import Route
 from onsale import openapi, settings
 from onsale.admin.routes import routes as admin_routes
 from onsale.checkout.routes import routes as checkout_routes
-from onsale.http import JSON, classify, http_exception, runtime_of
+from onsale.errors import Unauthorized
+from onsale.http import JSON, classify, http_exception, runtime_of, same_secret, token_of
 from onsale.inventory.routes import hot_routes
 from onsale.inventory.routes import routes as inventory_routes
 from onsale.monitoring import exposition, logs
@@ -59,7 +60,13 @@ async def openapi_json(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    body = await exposition.render(runtime_of(request).collector)
+    """The scrape; with ``ONSALE_METRICS_TOKEN`` set, for its bearer only (the
+    figures say how each sale goes, and the scrape costs database reads)."""
+    rt = runtime_of(request)
+    expected = rt.settings.metrics_token
+    if expected and not same_secret(token_of(request), expected.reveal()):
+        raise Unauthorized("The metrics token is required")
+    body = await exposition.render(rt.collector)
     return Response(body, media_type=exposition.CONTENT_TYPE)
 
 

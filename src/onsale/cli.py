@@ -16,7 +16,7 @@ from typing import Any
 
 import uvicorn
 
-from onsale import db, settings
+from onsale import db, serving, settings
 from onsale.embedded import EmbeddedServers
 from onsale.monitoring import logs, multiprocess
 from onsale.runtime import Runtime, with_backends
@@ -87,7 +87,7 @@ def serve(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             log_level=cfg.log_level.lower(),
-            ws_per_message_deflate=False,
+            **serving.uvicorn_options(cfg),
         )
     finally:
         if servers:
@@ -136,7 +136,7 @@ async def _demo(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             log_level="warning",
-            ws_per_message_deflate=False,
+            **serving.uvicorn_options(cfg),
         )
         server = uvicorn.Server(config)
         base = f"http://{args.host}:{args.port}"
@@ -228,7 +228,12 @@ def _db_upgrade() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    cfg = settings.from_env()
+    try:
+        cfg = settings.from_env()
+    except settings.SettingsError as exc:
+        # One line, as argparse does for a bad argument: what is wrong, by name.
+        print(f"onsale: {exc}", file=sys.stderr)
+        return 2
     logs.configure(cfg.log_level)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     _sigterm_exits()

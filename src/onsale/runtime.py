@@ -46,6 +46,16 @@ def with_backends(settings: Settings) -> tuple[Settings, EmbeddedServers | None]
     ), servers
 
 
+def payment_providers(settings: Settings) -> dict[str, PaymentProvider]:
+    """The providers a checkout may name. The ``test`` one (fake cards) only
+    where ``ONSALE_TEST_PAYMENTS`` allows it (never by default in production);
+    a provider not in here is refused as a ``payment.provider`` field error."""
+    providers: dict[str, PaymentProvider] = {}
+    if settings.test_payments:
+        providers["test"] = TestProvider()
+    return providers
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -87,7 +97,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, client: redis_conn.AnyRedis, engine: AsyncEngine) -> Runtime:
-        providers: dict[str, PaymentProvider] = {"test": TestProvider()}
+        providers = payment_providers(settings)
         inventory_store = InventoryStore(client, settings.redis_prefix)
         queue_store = QueueStore(client, settings.redis_prefix)
         events = EventService(engine, inventory_store, queue_store)

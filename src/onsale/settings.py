@@ -6,6 +6,7 @@ Every ``ONSALE_*`` variable is read here and nowhere else; the resulting frozen
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -33,6 +34,14 @@ class Secret:
 
 class SettingsError(ValueError):
     """An ``ONSALE_*`` variable holds a value that cannot be used."""
+
+
+ENVIRONMENTS = ("development", "production")
+# A signing key shorter than HMAC-SHA256's output gives away strength; an
+# admin token that short can be guessed by a patient crowd.
+MIN_SECRET_KEY_BYTES = 32
+MIN_ADMIN_TOKEN_CHARS = 32
+STRIPE_JS_URL = "https://js.stripe.com/v3/"
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,24 @@ class Settings:
     # map requests (onsale.inventory.seatmap); 0: read at every request.
     seat_map_cache_seconds: float = 1.0
     log_level: str = "INFO"
+    # ``production`` refuses weak secrets at start-up and turns the test
+    # payment provider off (see :func:`production_problems`).
+    environment: str = "development"
+    # Whether checkouts may name the ``test`` provider (fake cards).
+    test_payments: bool = True
+    # ``GET /metrics`` wants ``Authorization: Bearer <this>`` when it is set.
+    metrics_token: Secret = field(default_factory=lambda: Secret(""))
+    # The proxies whose X-Forwarded-For names the client (addresses or CIDRs).
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
+    # Seconds a connection may take to send a request's head (slow clients
+    # holding connections open otherwise cost a file descriptor each forever).
+    header_timeout_seconds: float = 10.0
+    # The Stripe.js the fan page loads; the pages' CSP lets its origin in.
+    stripe_js_url: str = STRIPE_JS_URL
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -100,15 +127,70 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if value <= 0:
+        raise SettingsError(f"{name} must be more than 0, got {env.get(name)!r}")
+    return value
+
+
+def _environment(env: Mapping[str, str]) -> str:
+    raw = (env.get("ONSALE_ENV") or "development").strip().lower()
+    if raw not in ENVIRONMENTS:
+        # A typo ("prod") must not quietly mean "not production".
+        raise SettingsError(f"ONSALE_ENV must be one of {', '.join(ENVIRONMENTS)}, got {raw!r}")
+    return raw
+
+
+def _networks(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Comma-separated addresses or CIDRs. Unset: ``default``; set but empty:
+    none (trust no proxy)."""
+    raw = env.get(name)
+    if raw is None:
+        return default
+    items = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"{name} must list IP addresses or CIDRs, got {item!r}") from exc
+    return items
+
+
+def production_problems(env: Mapping[str, str]) -> list[str]:
+    """What a production start lacks, one phrase per variable (never a value)."""
+    problems = []
+    secret = (env.get("ONSALE_SECRET_KEY") or "").encode()
+    if len(secret) < MIN_SECRET_KEY_BYTES:
+        problems.append(
+            f"ONSALE_SECRET_KEY (at least {MIN_SECRET_KEY_BYTES} bytes, "
+            + (f"got {len(secret)})" if secret else "unset)")
+        )
+    admin = env.get("ONSALE_ADMIN_TOKEN") or ""
+    if len(admin) < MIN_ADMIN_TOKEN_CHARS:
+        problems.append(
+            f"ONSALE_ADMIN_TOKEN (at least {MIN_ADMIN_TOKEN_CHARS} characters, "
+            + (f"got {len(admin)})" if admin else "unset)")
+        )
+    if not env.get("ONSALE_METRICS_TOKEN"):
+        problems.append("ONSALE_METRICS_TOKEN (unset)")
+    return problems
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from ``ONSALE_*`` variables.
 
-    Raises SettingsError on a malformed value. Without ``ONSALE_SECRET_KEY`` a
-    random key is made, so tokens do not survive a restart: fine for the demo,
-    not for production with several processes (each would sign differently).
+    Raises SettingsError on a malformed value, and with ``ONSALE_ENV=production``
+    when a secret is missing or weak (the message names each variable). Outside
+    production, without ``ONSALE_SECRET_KEY`` a random key is made, so tokens
+    do not survive a restart: fine for the demo, not for several processes
+    (each would sign differently).
     """
     env = os.environ if env is None else env
     defaults = Settings()
+    environment = _environment(env)
+    if environment == "production" and (problems := production_problems(env)):
+        raise SettingsError("ONSALE_ENV=production needs " + "; ".join(problems))
     secret = env.get("ONSALE_SECRET_KEY") or ""
     return Settings(
         redis_url=env.get("ONSALE_REDIS_URL") or None,
@@ -127,4 +209,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         push_interval_seconds=_float(env, "ONSALE_PUSH_INTERVAL_SECONDS", 1.0),
         seat_map_cache_seconds=_float(env, "ONSALE_SEAT_MAP_CACHE_SECONDS", 1.0),
         log_level=env.get("ONSALE_LOG_LEVEL") or "INFO",
+        environment=environment,
+        test_payments=_bool(env, "ONSALE_TEST_PAYMENTS", environment != "production"),
+        metrics_token=Secret(env.get("ONSALE_METRICS_TOKEN", "")),
+        forwarded_allow_ips=_networks(
+            env, "ONSALE_FORWARDED_ALLOW_IPS", defaults.forwarded_allow_ips
+        ),
+        header_timeout_seconds=_positive(env, "ONSALE_HEADER_TIMEOUT_SECONDS", 10.0),
+        stripe_js_url=env.get("ONSALE_STRIPE_JS_URL") or STRIPE_JS_URL,
     )

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from onsale.runtime import Runtime
 from onsale.schema import tickets
 from onsale.settings import Settings
+from tests import live_server
 from tests.conftest import Admit, MakeEvent, auth
 
 
@@ -117,3 +119,61 @@ async def test_verify_draw_recomputes_the_revealed_order(
     checked = await asyncio.to_thread(_onsale, settings, "verify-draw", "--event", event["id"])
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.startswith("OK: 20 entries")
+
+
+def test_a_malformed_setting_is_one_line_and_exit_2(settings: Settings) -> None:
+    """Any command, any environment: the variable named, no traceback."""
+    env = {**os.environ, "ONSALE_JOIN_RATE_PER_MINUTE": "lots", "ONSALE_LOG_LEVEL": "WARNING"}
+    done = subprocess.run(
+        [sys.executable, "-m", "onsale.cli", "serve", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "onsale: ONSALE_JOIN_RATE_PER_MINUTE must be an integer, got 'lots'"
+    ]
+
+
+def test_demo_is_served_with_the_same_bounds_as_serve(settings: Settings, runtime: Any) -> None:
+    """``onsale demo`` serves with ``serving.uvicorn_options`` too: a huge
+    request head is refused and its pages carry the security headers."""
+    port = live_server.free_port()
+    env = {
+        **os.environ,
+        "ONSALE_REDIS_URL": settings.redis_url or "",
+        "ONSALE_DATABASE_URL": settings.database_url or "",
+        "ONSALE_REDIS_PREFIX": settings.redis_prefix,
+        "ONSALE_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "onsale.cli", "demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        fan_page = ""
+        for line in proc.stdout:  # bounded by the demo's own start
+            if "fan page:" in line:
+                fan_page = line.split()[2]
+                break
+        assert fan_page, "the demo printed no fan page"
+        live_server.Server(proc, f"127.0.0.1:{port}").wait_ready()
+        page = httpx.get(fan_page, timeout=10)
+        assert page.status_code == 200
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        huge = httpx.get(
+            f"http://127.0.0.1:{port}/healthz", headers={"X-Big": "a" * 100_000}, timeout=10
+        )
+        assert huge.status_code == 431
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        if proc.stdout:
+            proc.stdout.close()

@@ -1,7 +1,8 @@
 """A real Prometheus (Debian's binary) scrapes a real ``onsale serve --workers
 2`` with the shipped config and rules during a small sale; then every panel
 query of the dashboard must return data, the figures must be the sale's, and
-every metric the alerts read must exist.
+every metric the alerts read must exist. onsale wants a metrics token, which
+the shipped config sends from its credentials file.
 
 Loopback only, free ports, bounded waits; both servers are stopped at the end.
 """
@@ -38,6 +39,7 @@ pytestmark = pytest.mark.slow
 CARD = {"provider": "test", "card_number": "4242424242424242"}
 DECLINED = {"provider": "test", "card_number": "4000000000000002"}
 BUYER = {"email": "fan@example.org", "name": "Camille"}
+METRICS_TOKEN = "prometheus-" + "m" * 32
 
 
 def _free_port() -> int:
@@ -79,6 +81,7 @@ def onsale(settings: Settings, runtime: Any, tmp_path: Path) -> Iterator[str]:
         "ONSALE_REDIS_PREFIX": settings.redis_prefix,
         "ONSALE_SECRET_KEY": settings.secret_key.reveal(),
         "ONSALE_ADMIN_TOKEN": ADMIN_TOKEN,
+        "ONSALE_METRICS_TOKEN": METRICS_TOKEN,
         "ONSALE_DATA_DIR": str(tmp_path / "onsale"),
         "ONSALE_JOIN_RATE_PER_MINUTE": "0",
         "ONSALE_ADMISSION_INTERVAL_SECONDS": "0.2",
@@ -113,6 +116,12 @@ def prometheus(onsale: str, tmp_path: Path) -> Iterator[str]:
     config["rule_files"] = [str(MONITORING / rules) for rules in config["rule_files"]]
     [job] = config["scrape_configs"]
     job.update(scrape_timeout="1s", static_configs=[{"targets": [onsale]}])
+    # The shipped config reads the token from a file: the same, elsewhere.
+    assert job["authorization"]["type"] == "Bearer"
+    token_file = tmp_path / "onsale-metrics-token"
+    token_file.write_text(METRICS_TOKEN + "\n")
+    job["authorization"]["credentials_file"] = str(token_file)
+    assert httpx.get(f"http://{onsale}/metrics").status_code == 401
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     port = _free_port()
@@ -261,7 +270,8 @@ async def test_every_panel_query_returns_data_from_a_real_sale(
         assert await _scalar(prom, ok) == 2
         for code, n in (("payment_declined", 1), ("seats_unavailable", 1), ("not_found", 1)):
             assert await _scalar(prom, f'sum(onsale_http_errors_total{{code="{code}"}})') == n
-        assert await _scalar(prom, 'sum(onsale_http_errors_total{code="unauthorized"})') == 1
+        # the sale's hold without a token, and the scrape without one (above)
+        assert await _scalar(prom, 'sum(onsale_http_errors_total{code="unauthorized"})') == 2
         assert await _scalar(prom, 'sum(onsale_http_errors_total{code="invalid_request"})') == 1
 
         # Every series an alert or recording rule reads exists, every rule

@@ -152,3 +152,91 @@ def test_with_overrides() -> None:
     assert changed.background_tasks is False
     assert base.redis_prefix == "onsale"
     assert changed.secret_key is base.secret_key
+
+
+STRONG = {
+    "ONSALE_ENV": "production",
+    "ONSALE_SECRET_KEY": "s" * 32,
+    "ONSALE_ADMIN_TOKEN": "a" * 32,
+    "ONSALE_METRICS_TOKEN": "m" * 16,
+}
+
+
+def test_platform_defaults_outside_production() -> None:
+    s = from_env({})
+    assert s.environment == "development" and not s.production
+    assert s.test_payments is True
+    assert not s.metrics_token
+    assert s.forwarded_allow_ips == ("127.0.0.1",)
+    assert s.header_timeout_seconds == 10.0
+    assert s.stripe_js_url == "https://js.stripe.com/v3/"
+
+
+def test_production_with_strong_secrets() -> None:
+    s = from_env(STRONG)
+    assert s.production
+    assert s.test_payments is False  # off by default in production
+    assert s.secret_key.reveal() == "s" * 32
+    assert s.metrics_token.reveal() == "m" * 16
+    assert from_env({**STRONG, "ONSALE_TEST_PAYMENTS": "1"}).test_payments is True
+    assert from_env({**STRONG, "ONSALE_ENV": " Production "}).production
+
+
+@pytest.mark.parametrize(
+    ("change", "named", "said"),
+    [
+        ({"ONSALE_SECRET_KEY": ""}, "ONSALE_SECRET_KEY", "unset"),
+        ({"ONSALE_SECRET_KEY": "é" * 15}, "ONSALE_SECRET_KEY", "got 30"),  # bytes, not chars
+        ({"ONSALE_ADMIN_TOKEN": "a" * 31}, "ONSALE_ADMIN_TOKEN", "got 31"),
+        ({"ONSALE_METRICS_TOKEN": ""}, "ONSALE_METRICS_TOKEN", "unset"),
+    ],
+)
+def test_production_refuses_weak_secrets(change: dict[str, str], named: str, said: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        from_env({**STRONG, **change})
+    message = str(info.value)
+    assert named in message and said in message
+    assert "\n" not in message
+    for value in STRONG.values():  # never the secrets themselves
+        if value != "production":
+            assert value not in message
+    # the same settings outside production are fine
+    assert not from_env({**STRONG, **change, "ONSALE_ENV": "development"}).production
+
+
+def test_production_problems_all_at_once() -> None:
+    with pytest.raises(SettingsError) as info:
+        from_env({"ONSALE_ENV": "production"})
+    assert str(info.value).count("ONSALE_") == 4  # ONSALE_ENV and the three it needs
+
+
+@pytest.mark.parametrize("raw", ["prod", "staging", "test", "yes"])
+def test_unknown_environments_are_refused(raw: str) -> None:
+    with pytest.raises(SettingsError, match="ONSALE_ENV"):
+        from_env({"ONSALE_ENV": raw})
+
+
+def test_forwarded_allow_ips() -> None:
+    listed = from_env({"ONSALE_FORWARDED_ALLOW_IPS": " 10.0.0.0/8, 192.168.1.7 ,::1,fd00::/8 "})
+    assert listed.forwarded_allow_ips == ("10.0.0.0/8", "192.168.1.7", "::1", "fd00::/8")
+    # set but empty: trust no proxy (unset keeps the default, loopback)
+    assert from_env({"ONSALE_FORWARDED_ALLOW_IPS": ""}).forwarded_allow_ips == ()
+
+
+@pytest.mark.parametrize("raw", ["*", "proxy.internal", "10.0.0.0/33", "10.0.0.1,nope"])
+def test_forwarded_allow_ips_must_be_addresses(raw: str) -> None:
+    with pytest.raises(SettingsError, match="ONSALE_FORWARDED_ALLOW_IPS"):
+        from_env({"ONSALE_FORWARDED_ALLOW_IPS": raw})
+
+
+def test_header_timeout_must_be_positive() -> None:
+    assert from_env({"ONSALE_HEADER_TIMEOUT_SECONDS": "2.5"}).header_timeout_seconds == 2.5
+    for raw in ("0", "-1", "soon"):
+        with pytest.raises(SettingsError, match="ONSALE_HEADER_TIMEOUT_SECONDS"):
+            from_env({"ONSALE_HEADER_TIMEOUT_SECONDS": raw})
+
+
+def test_metrics_token_is_a_secret() -> None:
+    s = from_env({"ONSALE_METRICS_TOKEN": "scrape-me-0123456789"})
+    assert s.metrics_token.reveal() == "scrape-me-0123456789"
+    assert "scrape-me" not in repr(s)

@@ -121,7 +121,7 @@ async def boxoffice(request: Request) -> Response:
     # Validate the buyer and payment before taking any seat.
     from onsale.checkout.policy import parse_boxoffice
 
-    parse_boxoffice(body)
+    parse_boxoffice(body, rt.providers)
     hold = await rt.inventory.hold(event, "", body, boxoffice=True)
     outcome = await rt.checkout.boxoffice(event, hold, body, actor=f"venue:{venue_id}")
     return JSON({**outcome.body, "hold": hold_json(hold)}, status_code=outcome.status_code)

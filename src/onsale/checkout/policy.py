@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +84,7 @@ def _field_errors(
         errors["buyer.name"] = "a name of 1-200 characters is required"
     provider = payment_raw.get("provider")
     if not isinstance(provider, str) or provider not in providers:
-        errors["payment.provider"] = f"one of: {', '.join(sorted(providers))}"
+        errors["payment.provider"] = f"one of: {', '.join(sorted(providers)) or '(none here)'}"
     number = payment_raw.get("card_number")
     digits = re.sub(r"[\s-]", "", number) if isinstance(number, str) else ""
     if provider != "cash" and not luhn_valid(digits):
@@ -95,17 +96,20 @@ def _field_errors(
     return errors, buyer, Card(str(provider), digits)
 
 
-def parse_checkout(body: Any) -> tuple[Buyer, Card]:
-    """Buyer and card of a checkout (or box office) body. Raises ValidationFailed."""
-    errors, buyer, card = _field_errors(body)
+def parse_checkout(body: Any, accepted: Collection[str] = PROVIDERS) -> tuple[Buyer, Card]:
+    """Buyer and card of a checkout (or box office) body; a provider must be
+    one of ``accepted`` (those the runtime has). Raises ValidationFailed."""
+    errors, buyer, card = _field_errors(body, PROVIDERS & frozenset(accepted))
     if errors:
         raise ValidationFailed("Some fields are invalid", fields=errors)
     return buyer, card
 
 
-def parse_boxoffice(body: Any) -> tuple[Buyer, Card]:
+def parse_boxoffice(body: Any, accepted: Collection[str] = PROVIDERS) -> tuple[Buyer, Card]:
     """Like :func:`parse_checkout`, and cash is accepted. Raises ValidationFailed."""
-    errors, buyer, card = _field_errors(body, BOXOFFICE_PROVIDERS)
+    errors, buyer, card = _field_errors(
+        body, BOXOFFICE_PROVIDERS & (frozenset(accepted) | {"cash"})
+    )
     if errors:
         raise ValidationFailed("Some fields are invalid", fields=errors)
     return buyer, card

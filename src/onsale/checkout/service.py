@@ -81,7 +81,7 @@ class CheckoutService:
     async def _checkout(
         self, event: Event, hold_id: str, entry: str, key: str, body: Any
     ) -> Outcome:
-        buyer, card = policy.parse_checkout(body)
+        buyer, card = policy.parse_checkout(body, self.providers)
         scope = f"checkout:{hold_id}"
         stored = await repo.idem_begin(
             self.engine, scope, key, policy.request_hash(scope, body), stale_after=STALE_ATTEMPT
@@ -281,7 +281,7 @@ class CheckoutService:
         """Sell a box-office hold at once (no queue, no per-buyer limit; never
         around the inventory). Card payments go through the provider; cash is
         recorded as captured."""
-        buyer, card = policy.parse_boxoffice(body)
+        buyer, card = policy.parse_boxoffice(body, self.providers)
         quote = policy.quote(event.spec, hold.section, hold.seats, hold.quantity)
         try:
             grace_ms = self.settings.checkout_grace_seconds * 1000

@@ -7,6 +7,8 @@ middleware counts it by route template (``scope["route"]``, which Starlette's
 router sets when it matches: never the raw path, which holds ids), method and
 status, and times it. An error answer (4xx, 5xx) is counted by the ``code`` of
 its JSON body and logged once, with its code, status, route and event id.
+Every answer also gets ``onsale.headers.EVERY_ANSWER`` (``nosniff``), the hot
+routes' included: a precomputed tuple, added to a list built anyway.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from onsale.headers import EVERY_ANSWER
 from onsale.http import HotRoute, failure_response
 from onsale.monitoring import logs, metrics, timing
 
@@ -115,7 +118,11 @@ class RequestMonitor:
             if message["type"] == "http.response.start":
                 started = True
                 answer.status = int(message["status"])
-                headers = [*message.get("headers", ()), (b"x-request-id", rid.encode())]
+                headers = [
+                    *message.get("headers", ()),
+                    *EVERY_ANSWER,
+                    (b"x-request-id", rid.encode()),
+                ]
                 message = {**message, "headers": headers}
             elif answer.status >= 400 and len(answer.body) < MAX_ERROR_BODY:
                 answer.body.extend(message.get("body", b""))
@@ -144,10 +151,11 @@ class RequestMonitor:
         scope["path_params"] = params
         try:
             status, body = await hot.endpoint(scope, receive, params)
-            headers = [(b"content-length", str(len(body)).encode()), JSON_TYPE]
+            headers = [(b"content-length", str(len(body)).encode()), JSON_TYPE, *EVERY_ANSWER]
         except Exception as exc:
             response = failure_response(exc, scope.get("path"))
             status, body, headers = response.status_code, bytes(response.body), response.raw_headers
+            headers.extend(EVERY_ANSWER)
             answer.body.extend(body[:MAX_ERROR_BODY])
         headers.append((b"x-request-id", rid.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})

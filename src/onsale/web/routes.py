@@ -12,6 +12,7 @@ from starlette.templating import Jinja2Templates
 
 from onsale.admin.policy import LANGUAGES
 from onsale.errors import NotFound
+from onsale.headers import page_headers
 from onsale.http import path_param, runtime_of
 from onsale.web.strings import dictionary
 
@@ -25,6 +26,11 @@ def _language(request: Request, default: str) -> str:
     return chosen if chosen in LANGUAGES else default
 
 
+def _protected(request: Request) -> dict[str, str]:
+    """A page's security headers (CSP and friends: ``onsale.headers``)."""
+    return page_headers(runtime_of(request).settings, request.headers.get("host"))
+
+
 async def fan_page(request: Request) -> Response:
     rt = runtime_of(request)
     try:
@@ -35,6 +41,7 @@ async def fan_page(request: Request) -> Response:
             "missing.html",
             {"language": _language(request, "en")},
             status_code=404,
+            headers=_protected(request),
         )
     language = _language(request, event.spec.language)
     return templates.TemplateResponse(
@@ -50,12 +57,14 @@ async def fan_page(request: Request) -> Response:
             "pow_difficulty": event.spec.admission.pow_difficulty,
         },
         # The shell is per event and language; the live state comes from the API.
-        headers={"Cache-Control": "no-cache"},
+        headers={"Cache-Control": "no-cache", **_protected(request)},
     )
 
 
 async def admin_page(request: Request) -> Response:
-    return templates.TemplateResponse(request, "admin.html", {"language": _language(request, "en")})
+    return templates.TemplateResponse(
+        request, "admin.html", {"language": _language(request, "en")}, headers=_protected(request)
+    )
 
 
 routes = [
