@@ -101,6 +101,7 @@ SCHEMAS: dict[str, Schema] = {
             max_active=INT,
             session_seconds=INT,
             absent_grace_seconds=INT,  # extension
+            shopper_grace_seconds=INT,  # extension
             pow_difficulty=INT,  # extension
         ),
         hold_seconds=INT,

@@ -57,6 +57,7 @@ class QueueView:
     abandoned: int = 0  # fans skipped as away so far
     lost_serving: int = 0  # serving number restored after a loss (0 never)
     band_from: int = 0  # numbers above it, up to lost_serving: admitted just before
+    next_release_ms: int = 0  # when the earliest hold runs out (0: nothing held)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class FanStatus:
     reason: str | None = None
     number: int | None = None  # the fan's queue number: it never changes
     likely_sold_out: bool | None = None
+    # Every place left is held: seconds until the earliest hold runs out.
+    next_release_seconds: int | None = None
 
 
 def eta_seconds(ahead: int, rate_per_minute: int) -> int:
