@@ -5,6 +5,7 @@ The clock is an argument. (The pre-queue draw is in ``draw.py``.)
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,6 +35,54 @@ def advance(
     budget = carry + rate_per_minute * min(max(elapsed_ms, 0), MAX_GAP_MS) / 60000
     admitted = max(min(math.floor(budget), max(free_slots, 0), max(waiting, 0)), 0)
     return Advance(admitted, min(budget - admitted, max(1.0, rate_per_minute / 60)))
+
+
+def admission_cap(*, max_active: int, active: int, capacity: int, free: int, holding: int) -> int:
+    """How many fans the caps of ``lua/admit.lua`` let in, whatever the rate:
+    the free shopper slots and, when the event has a capacity, the ``free``
+    places (neither held nor sold) less the shoppers who hold nothing yet
+    (each may buy one). ``active`` counts the shoppers still there: with
+    shopper presence, those unseen past the grace who hold nothing were
+    parked (:func:`parks`) and count for nothing."""
+    cap = max(max_active - active, 0)
+    if capacity > 0:
+        idle = max(active - holding, 0)
+        cap = min(cap, max(free - idle, 0))
+    return cap
+
+
+def parks(*, seen_ms: int, now_ms: int, grace_ms: int, holding: bool) -> bool:
+    """Whether admission parks an admitted shopper as gone: unseen for longer
+    than the shopper grace and holding nothing (a holder counts whatever)."""
+    return grace_ms > 0 and not holding and seen_ms < now_ms - grace_ms
+
+
+@dataclass(frozen=True)
+class StallSample:
+    """One look at a sale: ``t`` seconds (any clock), places ``free`` (neither
+    held nor sold), fans ``waiting`` and fans ``admitted`` so far."""
+
+    t: float
+    free: int
+    waiting: int
+    admitted: int
+
+
+def longest_stall(samples: Iterable[StallSample]) -> float:
+    """The longest span (seconds) during which places were free, fans were
+    waiting and nobody was admitted, from samples in time order: a stall runs
+    from the first sample that shows it to the last one before a fan is
+    admitted, a place stops being free or nobody waits any more."""
+    longest = 0.0
+    start: StallSample | None = None
+    for s in samples:
+        if s.free <= 0 or s.waiting <= 0:
+            start = None
+        elif start is None or s.admitted != start.admitted:
+            start = s
+        else:
+            longest = max(longest, s.t - start.t)
+    return longest
 
 
 @dataclass(frozen=True)
