@@ -79,3 +79,7 @@ async def test_a_small_sellout_passes_its_verdict(settings: Settings) -> None:
     assert verdict["fans_told"].get("paid", 0) > 0
     assert verdict["verify"]["ok"]
     assert 0 < verdict["sold"] <= verdict["capacity"] == 50
+    # The server measured the queue's stalls (admitted fans who left are
+    # parked): the verdict fails on one over 30 s.
+    assert verdict["longest_stall_seconds"] is not None
+    assert verdict["longest_stall_seconds"] <= 30
