@@ -361,3 +361,26 @@ async def test_presence_takes_an_access_token_and_brings_a_parked_shopper_back(
     assert (await client.post(url, headers=auth(access))).status_code == 204
     assert await runtime.redis.zscore(keys.active, entry) is not None
     assert await runtime.redis.zscore(keys.away, entry) is None
+
+
+async def test_a_waiting_fan_is_told_when_every_place_left_is_held(
+    client: httpx.AsyncClient, runtime: Runtime, make_event: MakeEvent, admitted: Admit
+) -> None:
+    event = await make_event(ga=2, rows={}, max_active=10, hold_seconds=300)
+    access = await admitted(event["id"])
+    r = await client.post(
+        f"/api/events/{event['id']}/holds",
+        json={"section": "FLOOR", "quantity": 2},
+        headers=auth(access),
+    )
+    assert r.status_code == 201, r.text
+    fan = await join(client, event["id"])
+    status = (
+        await client.get(
+            f"/api/events/{event['id']}/queue/status", headers=auth(fan["queue_token"])
+        )
+    ).json()
+    assert status["state"] == "waiting" and status["all_held"] is True
+    assert 295 <= status["next_release_seconds"] <= 300
+    assert status["eta_seconds"] >= status["next_release_seconds"]
+    assert status["likely_sold_out"] is False  # the holds may come back
