@@ -6,7 +6,8 @@ look at the page, the others buy one place each after a few seconds.
 
 Time is driven, not waited for: each step moves every stored time of the
 event back by a second (``clock.pass_time``) and runs one admission step, so
-the sale's minutes take seconds. A stall is a span with places free, fans
+the sale's minutes take seconds. A smaller crowd with a 5 s grace runs the
+same on Redis' own clock (the last test, ~35 s). A stall is a span with places free, fans
 waiting and nobody admitted (``policy.longest_stall``, from one sample a
 second).
 
@@ -17,6 +18,7 @@ fans waiting and nobody admitted until their sessions end (ten minutes).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 
@@ -27,7 +29,7 @@ from onsale.queue.policy import StallSample, longest_stall
 from onsale.queue.service import QueueService
 from onsale.queue.store import QueueStore
 from onsale.runtime import Runtime
-from tests.conftest import MakeEvent, auth
+from tests.conftest import MakeEvent, auth, event_body
 from tests.integration.api_helpers import join
 from tests.integration.clock import pass_time
 
@@ -61,12 +63,24 @@ class Run:
 
 
 class Sale:
-    """The scenario against one event; admission through ``queue``."""
+    """The scenario against one event; admission through ``queue``. Each step
+    is a second: moved (``real_time=False``) or waited for."""
 
-    def __init__(self, client: httpx.AsyncClient, runtime: Runtime, queue: QueueService) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        runtime: Runtime,
+        queue: QueueService,
+        *,
+        places: int = PLACES,
+        fans: int = FANS,
+        think: int = THINK_SECONDS,
+        real_time: bool = False,
+    ) -> None:
         self.client = client
         self.runtime = runtime
         self.queue = queue
+        self.places, self.crowd, self.think, self.real_time = places, fans, think, real_time
         self.fans: dict[int, Fan] = {}
         self.admitted = 0
 
@@ -104,7 +118,7 @@ class Sale:
         for fan in self.fans.values():
             if fan.admitted_at < 0 or fan.leaves or fan.bought:
                 continue
-            if t - fan.admitted_at >= THINK_SECONDS:
+            if t - fan.admitted_at >= self.think:
                 await self.buy(event_id, fan)
             elif (t - fan.admitted_at) % BEAT_SECONDS == 0:
                 await self.beat(event_id, fan)
@@ -113,12 +127,17 @@ class Sale:
         event = await self.runtime.events.get(event_id)
         keys = self.queue.store.keys(event_id)
         await self.queue.admit(event)  # the draw; admission's clock starts
-        for _ in range(FANS):
+        for _ in range(self.crowd):
             body = await join(self.client, event_id)
             self.fans[body["number"]] = Fan(body["queue_token"], body["entry_id"], body["number"])
         run, serving = Run(), 0
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         for t in range(1, limit + 1):
-            await pass_time(self.runtime.redis, keys, 1000)
+            if self.real_time:
+                await asyncio.sleep(max(start + t - loop.time(), 0))
+            else:
+                await pass_time(self.runtime.redis, keys, 1000)
             if t % 5 == 0:  # the waiting fans' sockets: presence every 5 s
                 waiting = [f.entry for n, f in self.fans.items() if n > serving]
                 await self.queue.store.snapshot(event_id, waiting)
@@ -133,7 +152,7 @@ class Sale:
             )
             run.sold, run.seconds = counts.sold, t
             run.parked += result.parked
-            if counts.sold >= PLACES:
+            if counts.sold >= self.places:
                 break
             if cut_after is not None and longest_stall(run.samples) > cut_after:
                 break
@@ -156,8 +175,6 @@ async def _event(make_event: MakeEvent) -> str:
     return event_id
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(90)
 async def test_leavers_free_their_places_and_the_sale_sells_out_without_a_long_stall(
     client: httpx.AsyncClient, runtime: Runtime, make_event: MakeEvent
 ) -> None:
@@ -178,8 +195,6 @@ async def test_leavers_free_their_places_and_the_sale_sells_out_without_a_long_s
         assert r.json() == {"state": "closed", "position": None, "reason": "sold_out"}, r.text
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(90)
 async def test_without_shopper_presence_the_queue_stalls_behind_empty_seats(
     client: httpx.AsyncClient, runtime: Runtime, make_event: MakeEvent
 ) -> None:
@@ -193,3 +208,25 @@ async def test_without_shopper_presence_the_queue_stalls_behind_empty_seats(
     assert run.sold == 24 and run.samples[-1].free == 36, run.samples[-1]
     assert run.samples[-1].waiting == FANS - 60
     assert run.server_longest_ms > BOUND_SECONDS * 1000
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+async def test_in_real_time_with_a_short_grace_the_sale_sells_out(
+    client: httpx.AsyncClient, runtime: Runtime, venue: dict[str, str]
+) -> None:
+    """The same crowd, smaller, on Redis' own clock (nothing moved): a 5 s
+    shopper grace (the least allowed), 10 places, 50 fans."""
+    body = event_body(ga=10, rows={}, rate=600, max_active=10, hold_seconds=480)
+    body["admission"]["shopper_grace_seconds"] = 5
+    r = await client.post("/api/admin/events", json=body, headers=auth(venue["api_key"]))
+    assert r.status_code == 201, r.text
+    event_id = r.json()["id"]
+    queue = _queue(runtime, presence=True)
+    sale = Sale(client, runtime, queue, places=10, fans=50, think=2, real_time=True)
+    run = await sale.run(event_id, limit=75)
+
+    assert run.sold == 10, run
+    assert run.parked > 0
+    # A wave of leavers holds the queue for about the grace (and a step).
+    assert longest_stall(run.samples) <= 5 + 2, run.samples
