@@ -5,6 +5,7 @@ one-second cache, and a backend that is down."""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -265,7 +266,10 @@ async def test_a_stall_and_the_shoppers_parked_show_per_event(
     assert (await runtime.queue.admit(ev)).stall_ms >= 5000
 
     e = (("event_id", ev.id),)
-    samples = _samples((await client.get("/metrics")).text)
+    text = (await client.get("/metrics")).text
+    families = re.findall(r"^# TYPE (\S+)", text, re.MULTILINE)
+    assert len(families) == len(set(families))  # a process metric never shadows a figure
+    samples = _samples(text)
     assert 5 <= samples[("onsale_queue_current_stall_seconds", e)] < 6
     assert 5 <= samples[("onsale_queue_longest_stall_seconds", e)] < 6
     assert 5 <= samples[("onsale_queue_stall_seconds_total", e)] < 6

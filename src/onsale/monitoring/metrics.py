@@ -80,9 +80,10 @@ QUEUE_ADMITTED = Counter(
 QUEUE_SKIPPED_AWAY = Counter(
     "onsale_queue_skipped_away_total", "Fans skipped at admission for being away"
 )
-QUEUE_PARKED_SHOPPERS = Counter(
-    "onsale_queue_parked_shoppers_total",
-    "Admitted shoppers parked as gone (unseen past the shopper grace, holding nothing)",
+QUEUE_PARKED_AWAY = Counter(
+    "onsale_queue_parked_away_total",
+    "Admitted shoppers parked as gone by this process' admission steps (unseen past "
+    "the shopper grace, holding nothing)",
 )
 QUEUE_PRESENCE_BEATS = Counter(
     "onsale_queue_presence_beats_total", "Presence heartbeats of admitted shoppers' pages"

@@ -328,7 +328,7 @@ class QueueService:
         metrics.QUEUE_ADMISSION_RUNS.inc()
         metrics.QUEUE_ADMITTED.inc(result.admitted)
         metrics.QUEUE_SKIPPED_AWAY.inc(result.skipped)
-        metrics.QUEUE_PARKED_SHOPPERS.inc(result.parked)
+        metrics.QUEUE_PARKED_AWAY.inc(result.parked)
         self.meters.setdefault(event.id, RateMeter()).add(time.monotonic(), result.serving)
         if DURABLE_PLACES:
             await self._keep(event.id, result)
