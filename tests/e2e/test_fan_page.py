@@ -381,3 +381,20 @@ def test_a_shopping_fan_page_says_the_fan_is_there(
     join_and_shop(page)
     page.wait_for_timeout(11_500)
     assert len(beats) >= 2 and set(beats) == {204}, beats
+
+
+def test_a_waiting_fan_is_told_every_ticket_left_is_held(
+    event_of: Callable[..., str], fan_page: Callable[..., Page]
+) -> None:
+    """Issue 11: with every place held, the wait is for the first hold to end."""
+    event_id = event_of(ga=1, rows={})
+    holder = fan_page(event_id)
+    join_and_shop(holder)
+    holder.get_by_test_id("ga-quantity").fill("1")
+    holder.get_by_test_id("hold-submit").click()
+    expect(holder.get_by_test_id("hold-expires")).to_be_visible()
+    waiting = fan_page(event_id)
+    waiting.get_by_test_id("queue-join").click()
+    expect(waiting.get_by_test_id("queue-state")).to_have_text("waiting")
+    expect(waiting.get_by_test_id("queue-eta")).to_contain_text("held by another fan")
+    expect(waiting.locator("#queue-sold-out-risk")).to_be_hidden()  # the hold may come back
