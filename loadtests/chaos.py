@@ -67,7 +67,7 @@ from run_sellout import (
     start_locust,
     verify,
 )
-from scenario import free_port
+from scenario import free_port, server_longest_stall, stall_problems
 
 OPENS_IN = 3.0  # seconds from the event's creation to the sale's opening
 TAIL = 6.0  # load after the last fault: the "after" phase
@@ -90,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-lost-places",
         action="store_true",
         help="report a lost place or refused queue token without failing the run",
+    )
+    parser.add_argument(
+        "--stall-bound",
+        type=float,
+        default=0.0,
+        help="fail on a queue stall longer than this many seconds (0, the default: "
+        "report only; a Redis outage stalls admission by design)",
     )
     return parser
 
@@ -287,6 +294,9 @@ def _verdict(
     problems += [f"unhandled exception (a 500 or a 1011 close): {u}" for u in unhandled]
     if stack.timeline.failure is not None:
         problems.append(f"a fault step failed: {stack.timeline.failure!r}")
+    token = stack.env.get("ONSALE_METRICS_TOKEN", "")
+    longest = server_longest_stall(stack.proxy.url, sale.event_id, token)
+    problems += stall_problems(longest, args.stall_bound)
     faults = stack.timeline.faults
     return {
         "ok": not problems,
@@ -299,6 +309,7 @@ def _verdict(
         ],
         "errors": fans_with_errors(record),
         "degraded": degraded(record, sale.opens_at, load["end"]),
+        "longest_stall_seconds": longest,
         "latency": latency_by_phase(record, faults),
         "orders_paid": sum(1 for o in orders.values() if o.get("status") == "paid"),
         "sold": stats["sold"],

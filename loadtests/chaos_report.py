@@ -153,6 +153,16 @@ def degraded_seconds(record: list[dict[str, Any]], start: float, end: float) -> 
     return sorted(failing_seconds(record, start, end) | stalled_seconds(record, start, end))
 
 
+def longest_run(seconds: set[int]) -> int:
+    """The most consecutive seconds in ``seconds``."""
+    longest = run = 0
+    previous = None
+    for second in sorted(seconds):
+        run = run + 1 if previous is not None and second == previous + 1 else 1
+        longest, previous = max(longest, run), second
+    return longest
+
+
 def degraded(record: list[dict[str, Any]], start: float, end: float) -> dict[str, Any]:
     failing, stalled = failing_seconds(record, start, end), stalled_seconds(record, start, end)
     return {
@@ -160,6 +170,7 @@ def degraded(record: list[dict[str, Any]], start: float, end: float) -> dict[str
         "of_sale_seconds": round(end - start),
         "requests_failing_seconds": len(failing),
         "admission_stalled_seconds": len(stalled),
+        "longest_admission_stall_seconds": longest_run(stalled),
         "at_s": sorted(failing | stalled),
     }
 

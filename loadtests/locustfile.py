@@ -15,15 +15,22 @@ with these variables:
 | ONSALE_LT_VENUE_KEY | the venue's API key (BoxOffice) |
 | ONSALE_LT_RECORD | a folder: each process appends what fans were told to its own JSONL file |
 | ONSALE_LT_ABANDON_QUEUE, ..._HOLD | shares of fans who leave the queue, or a hold (0.05, 0.1) |
+| ONSALE_LT_LEAVE_SHOP | share of admitted fans who look and leave without a word (0.1) |
 | ONSALE_LT_DECLINE | share who try a declined card first (0.1) |
 | ONSALE_LT_DOUBLE | share who submit their checkout twice with one key (0.1) |
 | ONSALE_LT_RELOAD | share who reload the page mid-queue (0.1) |
 | ONSALE_LT_PERSIST | 1: fans ride out outages (chaos.py): retry a 503 or a lost connection |
 | ONSALE_LT_REQUESTS | 1: every request also goes to the record (name, status, error) |
 | ONSALE_LT_INTRUDER_KNOCKS | sockets the Intruder opens without a guarded join (24) |
+| ONSALE_METRICS_TOKEN | read /metrics with it (the longest stall, at the end) |
 
 Request types of their own in Locust's statistics: WS "queue wait" (join to
 admission), POST "hold", POST "checkout", and the verdict events.
+
+An admitted fan's page says it is there (POST "presence") once when the seat
+map shows; the leavers (ONSALE_LT_LEAVE_SHOP) then close the tab: admission
+parks them after the event's shopper grace. At the end of the run the
+server's longest queue stall is written to the record ("stall") and printed.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ import gevent
 import websocket
 from locust import FastHttpUser, User, between, events, task
 from locust.exception import StopUser
+from locust.runners import WorkerRunner
+from scenario import server_longest_stall
 
 EVENT = os.environ.get("ONSALE_LT_EVENT", "")
 VENUE_KEY = os.environ.get("ONSALE_LT_VENUE_KEY", "")
@@ -66,6 +75,7 @@ SHARES = {
     "decline": _share("DECLINE", 0.1),
     "double": _share("DOUBLE", 0.1),
     "reload": _share("RELOAD", 0.1),
+    "leave_shop": _share("LEAVE_SHOP", 0.1),
 }
 
 
@@ -245,6 +255,18 @@ class Fan(FastHttpUser):
             ws.close()
         raise _NotAdmitted
 
+    def _presence(self, access: str) -> None:
+        with self.client.post(
+            f"/api/events/{EVENT}/presence",
+            headers=_auth(access),
+            name="presence",
+            catch_response=True,
+        ) as r:
+            if r.status_code == 204 or _retryable(r):
+                r.success()  # a lost beat is made up by the next one
+            else:
+                r.failure(f"presence {r.status_code}")
+
     def _choose(self) -> dict[str, Any]:
         kind = random.random()
         if kind < 0.4:
@@ -352,6 +374,10 @@ class Fan(FastHttpUser):
         access = self._wait(fan)
         if access is None:
             return
+        self._presence(access)  # the seat map is on the fan's screen
+        if random.random() < SHARES["leave_shop"]:
+            RECORD.write("left_shop", entry=fan["entry_id"], fan=self.fan_id)
+            return  # the tab closes: no release, no word
         hold = self._hold(access)
         if hold is None:
             return
@@ -509,6 +535,18 @@ def _log_request(
         error=None if exception is None else f"{type(exception).__name__}: {exception}"[:200],
         fan=(context or {}).get("fan") or None,
     )
+
+
+@events.test_stop.add_listener
+def _longest_stall(environment: Any, **_: Any) -> None:
+    """The server's longest queue stall of the event, once (not per worker)."""
+    if isinstance(environment.runner, WorkerRunner) or not environment.host:
+        return
+    longest = server_longest_stall(
+        environment.host, EVENT, os.environ.get("ONSALE_METRICS_TOKEN", "")
+    )
+    RECORD.write("stall", longest_seconds=longest)
+    print(f"longest queue stall: {longest} s", flush=True)
 
 
 @events.init.add_listener

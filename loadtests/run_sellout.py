@@ -17,6 +17,8 @@ time is up. Then:
   with the same seats; no two orders for one idempotency key; no place lost;
   no intruder socket told anything but a 4401 close (I8: nobody enters the
   queue without the join's guards). The verdict counts the intruder's knocks.
+- the longest queue stall (places free, fans waiting, nobody admitted), as
+  the server measured it: over `--stall-bound` seconds fails the run.
 Loopback or the given URL only; bounded in time.
 """
 
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from scenario import event_body, free_port, serve_command
+from scenario import event_body, free_port, serve_command, server_longest_stall, stall_problems
 
 from onsale.embedded import start_embedded
 
@@ -250,6 +252,12 @@ def main() -> int:
     parser.add_argument("--ga", type=int, default=150, help="general-admission places")
     parser.add_argument("--rows", type=int, default=5, help="seated rows of 10")
     parser.add_argument("--rate", type=int, default=600, help="admissions per minute")
+    parser.add_argument(
+        "--stall-bound",
+        type=float,
+        default=30.0,
+        help="fail on a queue stall longer than this many seconds (0: report only)",
+    )
     args = parser.parse_args()
     seconds = min(args.seconds, 3600)
 
@@ -315,6 +323,8 @@ def main() -> int:
             else {"ok": True, "violations": [], "skipped": "remote server"}
         )
         problems += report.get("violations", [])
+        longest = server_longest_stall(url, event_id, env.get("ONSALE_METRICS_TOKEN", ""))
+        problems += stall_problems(longest, args.stall_bound)
         verdict = {
             "ok": not problems,
             "event_id": event_id,
@@ -324,6 +334,7 @@ def main() -> int:
             "orders": stats["orders"],
             "fans_told": _counts(record),
             "intruders": intruders(record),
+            "longest_stall_seconds": longest,
             "violations": problems,
             "verify": report,
             "locust_exit_code": locust_rc,

@@ -77,3 +77,35 @@ def event_body(
         ],
         "sections": sections,
     }
+
+
+def server_longest_stall(url: str, event_id: str, metrics_token: str = "") -> float | None:
+    """The event's longest queue stall so far (places free, fans waiting,
+    nobody admitted), in seconds, as the server's admission measured it
+    (``onsale_queue_longest_stall_seconds``); None when /metrics cannot say."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    headers = {"Authorization": f"Bearer {metrics_token}"} if metrics_token else {}
+    try:
+        r = httpx.get(f"{url}/metrics", headers=headers, timeout=10)
+    except httpx.HTTPError:
+        return None
+    if r.status_code != 200:
+        return None
+    values = [
+        sample.value
+        for family in text_string_to_metric_families(r.text)
+        if family.name == "onsale_queue_longest_stall_seconds"
+        for sample in family.samples
+        if sample.labels.get("event_id") == event_id
+    ]
+    return max(values) if values else None
+
+
+def stall_problems(longest: float | None, bound: float) -> list[str]:
+    """The verdict's complaint about a stall longer than ``bound`` seconds
+    (0: no bound)."""
+    if bound > 0 and longest is not None and longest > bound:
+        return [f"the queue stalled {longest:.0f} s with places free (bound {bound:.0f} s)"]
+    return []

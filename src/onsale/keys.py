@@ -36,6 +36,8 @@ class EventKeys:
     skipped: str  # set of entries skipped at admission because they were away
     draw_order: str  # list: the pre-queue entries in drawn order (revealed)
     regranted: str  # set of entries given their session again after Redis lost it
+    present: str  # sorted set entry -> when an admitted shopper was last seen (ms)
+    away: str  # sorted set entry -> session expiry (ms) of shoppers parked as gone
 
     def inventory(self) -> list[str]:
         """KEYS of the inventory scripts, in the order their headers name."""
@@ -51,6 +53,8 @@ class EventKeys:
             self.sold_orders,
             self.refunded,
             self.active,
+            self.present,
+            self.away,
         ]
 
     def queue_keys(self) -> list[str]:
@@ -68,6 +72,9 @@ class EventKeys:
             self.sold_orders,
             self.by_entry,
             self.regranted,
+            self.present,
+            self.away,
+            self.expiries,
         ]
 
     def all(self) -> list[str]:
@@ -98,6 +105,8 @@ def event_keys(prefix: str, event_id: str) -> EventKeys:
         skipped=f"{tag}:skipped",
         draw_order=f"{tag}:draw_order",
         regranted=f"{tag}:regranted",
+        present=f"{tag}:present",
+        away=f"{tag}:away",
     )
 
 

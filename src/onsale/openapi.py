@@ -133,6 +133,14 @@ OPERATIONS: list[tuple[str, str, str, str, int, tuple[int, ...]]] = [
         (404,),
     ),
     (
+        "post",
+        "/api/events/{event_id}/presence",
+        "An admitted shopper's page is still there (extension; every few seconds)",
+        "access",
+        204,
+        (401, 403, 404),
+    ),
+    (
         "get",
         "/api/events/{event_id}/draw",
         "The pre-queue draw: commitment, then seed and order",

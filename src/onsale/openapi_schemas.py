@@ -101,6 +101,7 @@ SCHEMAS: dict[str, Schema] = {
             max_active=INT,
             session_seconds=INT,
             absent_grace_seconds=INT,  # extension
+            shopper_grace_seconds=INT,  # extension
             pow_difficulty=INT,  # extension
         ),
         hold_seconds=INT,
@@ -157,6 +158,8 @@ SCHEMAS: dict[str, Schema] = {
         eta_seconds=INT,
         eta_p90_seconds=INT,  # extension
         likely_sold_out=BOOL,  # extension
+        all_held=BOOL,  # extension: every place left is held
+        next_release_seconds=INT,  # extension: until the earliest hold runs out
         number=INT,  # extension
         access_token=STRING,
         access_expires_at=TIME,
@@ -301,6 +304,8 @@ WEBSOCKETS: dict[str, Any] = {
                 eta_seconds=INT,
                 eta_p90_seconds=INT,  # extension
                 likely_sold_out=BOOL,  # extension
+                all_held=BOOL,  # extension: every place left is held
+                next_release_seconds=INT,  # extension: until the earliest hold ends
                 number=INT,  # extension
                 ts=INT,  # extension: Redis' clock at the push (ms)
             ),

@@ -68,6 +68,7 @@ events = sa.Table(
     sa.Column("absent_grace_seconds", sa.Integer, nullable=False, server_default="60"),
     sa.Column("pow_difficulty", sa.Integer, nullable=False, server_default="0"),
     sa.Column("language", sa.Text, nullable=False, server_default="en"),
+    sa.Column("shopper_grace_seconds", sa.Integer, nullable=False, server_default="20"),
     sa.CheckConstraint(
         "prequeue_opens_at <= opens_at AND opens_at < closes_at", name="events_sale_window"
     ),

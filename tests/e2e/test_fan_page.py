@@ -361,3 +361,40 @@ def test_plain_javascript_hashes_match_python(
         hmac.new(k.encode(), s.encode(), hashlib.sha256).hexdigest() for k in keys for s in texts
     ]
     assert out["nonce"] == guard.solve("e.1.ab.cd", 10)
+
+
+def test_a_shopping_fan_page_says_the_fan_is_there(
+    event_of: Callable[..., str], fan_page: Callable[..., Page]
+) -> None:
+    """Issue 11: the page beats (``POST .../presence``, 204) every few seconds
+    while the fan shops, so that the slot of a fan who closed the tab goes to
+    the next fan after the shopper grace, and only then."""
+    event_id = event_of()
+    page = fan_page(event_id)
+    beats: list[int] = []
+
+    def on_response(response: Any) -> None:
+        if response.request.method == "POST" and response.url.endswith("/presence"):
+            beats.append(response.status)
+
+    page.on("response", on_response)
+    join_and_shop(page)
+    page.wait_for_timeout(11_500)
+    assert len(beats) >= 2 and set(beats) == {204}, beats
+
+
+def test_a_waiting_fan_is_told_every_ticket_left_is_held(
+    event_of: Callable[..., str], fan_page: Callable[..., Page]
+) -> None:
+    """Issue 11: with every place held, the wait is for the first hold to end."""
+    event_id = event_of(ga=1, rows={})
+    holder = fan_page(event_id)
+    join_and_shop(holder)
+    holder.get_by_test_id("ga-quantity").fill("1")
+    holder.get_by_test_id("hold-submit").click()
+    expect(holder.get_by_test_id("hold-expires")).to_be_visible()
+    waiting = fan_page(event_id)
+    waiting.get_by_test_id("queue-join").click()
+    expect(waiting.get_by_test_id("queue-state")).to_have_text("waiting")
+    expect(waiting.get_by_test_id("queue-eta")).to_contain_text("held by another fan")
+    expect(waiting.locator("#queue-sold-out-risk")).to_be_hidden()  # the hold may come back

@@ -8,10 +8,12 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aredis
 
-from onsale.errors import SaleNotOpen, SoldOut, Unavailable
+from onsale.errors import Forbidden, SaleNotOpen, SoldOut, Unavailable
+from onsale.inventory.policy import HoldRequest
 from onsale.inventory.store import InventoryStore, Sale
-from onsale.queue.store import DrawPending, DrawStale, QueueStore
+from onsale.queue.store import AdmitResult, DrawPending, DrawStale, QueueStore
 from onsale.settings import Settings
+from tests.integration.clock import pass_time
 from tests.integration.test_inventory_scripts import EV, make_spec, redis_ms
 
 
@@ -244,3 +246,124 @@ async def test_join_refused_when_sold_out(
     assert (await queue.view(EV, "early")).sold_out is False
     joined = await queue.join(EV, "late")
     assert (joined.number, joined.new) == (2, True)
+
+
+# ------------------------------------------------------------ shopper presence
+
+
+async def _ga_sale(
+    client: aredis.Redis, queue: QueueStore, settings: Settings, waiting: int, **spec: int
+) -> tuple[InventoryStore, list[str]]:
+    """An open queue over an event of ``ga`` GA places (no seats)."""
+    inventory = InventoryStore(client, settings.redis_prefix)
+    await inventory.rebuild(EV, make_spec(rows={}, **spec), [])
+    return inventory, await open_queue(client, queue, waiting, rows={}, **spec)
+
+
+async def _step(client: aredis.Redis, queue: QueueStore, seconds: float = 1.0) -> AdmitResult:
+    """``seconds`` pass (see clock.pass_time), then an admission step."""
+    await pass_time(client, queue.keys(EV), int(seconds * 1000))
+    return await queue.admit(EV)
+
+
+async def test_a_shopper_unseen_past_the_grace_holding_nothing_gives_the_slot_back(
+    redis_client: aredis.Redis, queue: QueueStore, settings: Settings
+) -> None:
+    inventory, entries = await _ga_sale(redis_client, queue, settings, 6, ga=10, max_active=2)
+    keys = queue.keys(EV)
+    r = await _step(redis_client, queue)
+    assert (r.admitted, r.active) == (2, 2)
+    holder, gone = entries[:2]
+    await inventory.hold(EV, "h1", holder, HoldRequest("ga", "FLOOR", 1))
+    session = await redis_client.zscore(keys.active, gone)
+
+    # 19 s unseen: still shoppers, the slots are taken.
+    r = await _step(redis_client, queue, 19)
+    assert (r.admitted, r.parked, r.active) == (0, 0, 2)
+    # Past the 20 s grace: the one holding nothing is parked, its slot goes on.
+    r = await _step(redis_client, queue, 2)
+    assert (r.admitted, r.parked, r.active) == (1, 1, 2)
+    assert set(await redis_client.zrange(keys.active, 0, -1)) == {holder, entries[2]}
+    away = await redis_client.zscore(keys.away, gone)
+    assert away is not None and session is not None and away == session - 21_000
+
+    # Coming back (the page's heartbeat) gives the session back while it lasts.
+    expires = await queue.presence(EV, gone)
+    assert expires == away
+    assert await redis_client.zscore(keys.active, gone) == away
+    assert await redis_client.zscore(keys.away, gone) is None
+    assert await queue.presence(EV, "nobody") == 0
+
+
+async def test_a_parked_shopper_may_still_hold_while_places_remain(
+    redis_client: aredis.Redis, queue: QueueStore, settings: Settings
+) -> None:
+    inventory, entries = await _ga_sale(redis_client, queue, settings, 3, ga=3, max_active=3)
+    keys = queue.keys(EV)
+    assert (await _step(redis_client, queue)).admitted == 3
+    r = await _step(redis_client, queue, 21)
+    assert (r.parked, r.active) == (3, 0)
+    hold = await inventory.hold(EV, "h1", entries[0], HoldRequest("ga", "FLOOR", 2))
+    assert hold.quantity == 2
+    assert await redis_client.zscore(keys.active, entries[0]) is not None  # a shopper again
+    # The status poll brings one back too; a session that ended does not.
+    view = await queue.view(EV, entries[1])
+    assert view.session_expires_ms > view.now_ms
+    await pass_time(redis_client, keys, 600_000)
+    with pytest.raises(Forbidden):
+        await inventory.hold(EV, "h2", entries[2], HoldRequest("ga", "FLOOR", 1))
+
+
+async def test_a_holder_is_not_parked_until_a_grace_after_the_hold_ends(
+    redis_client: aredis.Redis, queue: QueueStore, settings: Settings
+) -> None:
+    inventory, entries = await _ga_sale(redis_client, queue, settings, 1, ga=5)
+    keys = queue.keys(EV)
+    await _step(redis_client, queue)
+    await inventory.hold(EV, "h1", entries[0], HoldRequest("ga", "FLOOR", 1))
+    for _ in range(4):  # 100 s unseen while holding
+        assert (await _step(redis_client, queue, 25)).parked == 0
+    await inventory.release(EV, "h1", entries[0])
+    assert (await _step(redis_client, queue, 19)).parked == 0
+    assert (await _step(redis_client, queue, 22)).parked == 1
+    assert await redis_client.zcard(keys.active) == 0
+
+
+async def test_without_shopper_presence_nobody_is_parked(
+    redis_client: aredis.Redis, settings: Settings
+) -> None:
+    queue = QueueStore(redis_client, settings.redis_prefix, shopper_presence=False)
+    await _ga_sale(redis_client, queue, settings, 4, ga=2, max_active=10)
+    assert (await _step(redis_client, queue)).admitted == 2
+    r = await _step(redis_client, queue, 300)
+    assert (r.admitted, r.parked, r.active) == (0, 0, 2)
+
+
+async def test_stall_seconds_count_places_free_behind_full_caps_not_the_pacing(
+    redis_client: aredis.Redis, queue: QueueStore, settings: Settings
+) -> None:
+    await _ga_sale(redis_client, queue, settings, 5, ga=2, rate=30, max_active=10)
+    keys = queue.keys(EV)
+
+    async def stall() -> list[int]:
+        raw = await redis_client.hmget(keys.queue, ["stall_ms", "stall_run_ms", "stall_longest_ms"])
+        return [int(v or 0) for v in raw]
+
+    # 30 a minute: one fan every two seconds; a step with no budget is pacing.
+    r = await _step(redis_client, queue)
+    assert r.admitted == 0 and r.stall_ms == 0
+    assert (await _step(redis_client, queue)).admitted == 1
+    assert (await _step(redis_client, queue, 2)).admitted == 1
+    # Two places, two shoppers who hold nothing yet: the stock cap is 0.
+    r = await _step(redis_client, queue, 2)
+    assert r.admitted == 0 and 2000 <= r.stall_ms < 2500
+    r = await _step(redis_client, queue, 5)
+    assert 7000 <= r.stall_ms < 7500
+    assert await queue.admit(EV) == AdmitResult(0, 2, 5, 2, 0, 0, r.stall_ms)  # twice: no more
+    total, run, longest = await stall()
+    assert total == run == longest == r.stall_ms
+    # Both leave unseen: parked after the grace, the stall ends.
+    r = await _step(redis_client, queue, 14)
+    assert (r.parked, r.admitted, r.stall_ms) == (2, 2, 0)
+    total, run, longest = await stall()
+    assert run == 0 and longest == total >= 7000

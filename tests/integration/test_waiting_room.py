@@ -23,8 +23,9 @@ from onsale.errors import RateLimited
 from onsale.queue import draw
 from onsale.queue.guard import solve
 from onsale.runtime import Runtime
-from tests.conftest import MakeEvent, auth
+from tests.conftest import Admit, MakeEvent, auth
 from tests.integration.api_helpers import join
+from tests.integration.clock import pass_time
 
 CARD = {"provider": "test", "card_number": "4242424242424242"}
 
@@ -338,3 +339,54 @@ async def test_a_prequeue_fan_on_the_socket_is_admitted_after_the_draw(
         while message["type"] == "status":
             message = await _next(ws)
         assert message["type"] == "admitted"
+
+
+async def test_presence_takes_an_access_token_and_brings_a_parked_shopper_back(
+    client: httpx.AsyncClient, runtime: Runtime, make_event: MakeEvent, admitted: Admit
+) -> None:
+    """``POST .../presence`` (issue 11): an admitted shopper's page beats;
+    one parked as gone (unseen 20 s, holding nothing) gets the session back."""
+    event = await make_event(ga=5, rows={}, max_active=10)
+    other = await make_event(ga=5, rows={}, max_active=10)
+    ev = await runtime.events.get(event["id"])
+    access = await admitted(ev.id)
+    fan = await join(client, ev.id)
+    url = f"/api/events/{ev.id}/presence"
+    assert (await client.post(url)).status_code == 401
+    assert (await client.post(url, headers=auth("forged.token"))).status_code == 401
+    assert (await client.post(url, headers=auth(fan["queue_token"]))).status_code == 403
+    assert (await client.post(url, headers=auth(await admitted(other["id"])))).status_code == 403
+    r = await client.post("/api/events/ev_nope/presence", headers=auth(access))
+    assert r.status_code == 404
+
+    keys = runtime.queue.store.keys(ev.id)
+    [entry] = await runtime.redis.zrange(keys.active, 0, 0)
+    await pass_time(runtime.redis, keys, 21_000)
+    result = await runtime.queue.admit(ev)
+    assert result.parked == 1 and await runtime.redis.zscore(keys.active, entry) is None
+    assert (await client.post(url, headers=auth(access))).status_code == 204
+    assert await runtime.redis.zscore(keys.active, entry) is not None
+    assert await runtime.redis.zscore(keys.away, entry) is None
+
+
+async def test_a_waiting_fan_is_told_when_every_place_left_is_held(
+    client: httpx.AsyncClient, runtime: Runtime, make_event: MakeEvent, admitted: Admit
+) -> None:
+    event = await make_event(ga=2, rows={}, max_active=10, hold_seconds=300)
+    access = await admitted(event["id"])
+    r = await client.post(
+        f"/api/events/{event['id']}/holds",
+        json={"section": "FLOOR", "quantity": 2},
+        headers=auth(access),
+    )
+    assert r.status_code == 201, r.text
+    fan = await join(client, event["id"])
+    status = (
+        await client.get(
+            f"/api/events/{event['id']}/queue/status", headers=auth(fan["queue_token"])
+        )
+    ).json()
+    assert status["state"] == "waiting" and status["all_held"] is True
+    assert 295 <= status["next_release_seconds"] <= 300
+    assert status["eta_seconds"] >= status["next_release_seconds"]
+    assert status["likely_sold_out"] is False  # the holds may come back

@@ -177,6 +177,15 @@ def test_degraded_seconds_count_failures_and_stalled_admission(chaos_report: Mod
     # 2: the 503; 5, 6, 7: fans waited and nobody was admitted within a second
     # either side (8 is next to the admission in 9).
     assert chaos_report.degraded_seconds(record, start, start + 12) == [2, 5, 6, 7]
+    assert chaos_report.degraded(record, start, start + 12)["longest_admission_stall_seconds"] == 3
+
+
+def test_the_longest_stall_is_the_longest_run_of_stalled_seconds(
+    chaos_report: ModuleType,
+) -> None:
+    assert chaos_report.longest_run(set()) == 0
+    assert chaos_report.longest_run({4}) == 1
+    assert chaos_report.longest_run({1, 2, 3, 7, 8, 20, 21, 22, 23}) == 4
 
 
 def test_effects_are_counted_per_fault_and_latency_per_phase(chaos_report: ModuleType) -> None:

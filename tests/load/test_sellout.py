@@ -83,3 +83,7 @@ async def test_a_small_sellout_passes_its_verdict(settings: Settings) -> None:
     # The intruder's sockets (no, empty, garbage, forged tokens) were all refused.
     intruders = verdict["intruders"]
     assert intruders["attempts"] > 0 and intruders["refused_4401"] == intruders["attempts"]
+    # The server measured the queue's stalls (admitted fans who left are
+    # parked): the verdict fails on one over 30 s.
+    assert verdict["longest_stall_seconds"] is not None
+    assert verdict["longest_stall_seconds"] <= 30

@@ -4,6 +4,8 @@ one-second cache, and a backend that is down."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,11 +18,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from onsale.admin.policy import Event
 from onsale.monitoring import figures, metrics
-from onsale.monitoring.collector import EventCollector
+from onsale.monitoring.collector import CACHE_SECONDS, EventCollector
 from onsale.monitoring.figures import Reading
 from onsale.runtime import Runtime
 from onsale.schema import orders, tickets
 from tests.conftest import Admit, MakeEvent, auth
+from tests.integration.clock import pass_time
 
 CARD = {"provider": "test", "card_number": "4242424242424242"}
 BUYER = {"email": "fan@example.org", "name": "Camille"}
@@ -244,3 +247,39 @@ def test_orders_are_shown_by_status_even_at_zero(status: str) -> None:
         for s in f.samples
     }
     assert samples[("onsale_checkout_orders", ("ev_1", status))] == 0
+
+
+async def test_a_stall_and_the_shoppers_parked_show_per_event(
+    client: httpx.AsyncClient, runtime: Runtime, make_event: MakeEvent
+) -> None:
+    """Two places, two admitted shoppers who hold nothing, fans waiting: the
+    queue stalls until the shoppers, unseen, are parked (issue 11)."""
+    event = await make_event(ga=2, rows={}, max_active=10)
+    ev = await runtime.events.get(event["id"])
+    keys = runtime.queue.store.keys(ev.id)
+    await runtime.queue.admit(ev)
+    for _ in range(4):
+        assert (await client.post(f"/api/events/{ev.id}/queue")).status_code == 201
+    await pass_time(runtime.redis, keys, 1000)
+    assert (await runtime.queue.admit(ev)).admitted == 2
+    await pass_time(runtime.redis, keys, 5000)
+    assert (await runtime.queue.admit(ev)).stall_ms >= 5000
+
+    e = (("event_id", ev.id),)
+    text = (await client.get("/metrics")).text
+    families = re.findall(r"^# TYPE (\S+)", text, re.MULTILINE)
+    assert len(families) == len(set(families))  # a process metric never shadows a figure
+    samples = _samples(text)
+    assert 5 <= samples[("onsale_queue_current_stall_seconds", e)] < 6
+    assert 5 <= samples[("onsale_queue_longest_stall_seconds", e)] < 6
+    assert 5 <= samples[("onsale_queue_stall_seconds_total", e)] < 6
+    assert samples[("onsale_queue_parked_shoppers_total", e)] == 0
+
+    await pass_time(runtime.redis, keys, 16_000)  # 21 s unseen: parked
+    result = await runtime.queue.admit(ev)
+    assert (result.parked, result.admitted, result.stall_ms) == (2, 2, 0)
+    await asyncio.sleep(CACHE_SECONDS)  # the next scrape reads afresh
+    samples = _samples((await client.get("/metrics")).text)
+    assert samples[("onsale_queue_current_stall_seconds", e)] == 0
+    assert 5 <= samples[("onsale_queue_longest_stall_seconds", e)] < 6  # the queue moved
+    assert samples[("onsale_queue_parked_shoppers_total", e)] == 2

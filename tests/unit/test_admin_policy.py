@@ -617,3 +617,20 @@ def test_event_status(now: str, expected: str) -> None:
 def test_event_status_sold_out() -> None:
     assert EVENT.status(_t("2026-12-01T12:00:00Z"), sold_out=True) == "sold_out"
     assert EVENT.status(_t("2026-12-31T18:00:00Z"), sold_out=True) == "closed"
+
+
+@pytest.mark.parametrize("value", [4, 601, "20", None, 2.5])
+def test_the_shopper_grace_is_5_to_600_seconds(value: Any) -> None:
+    def change(body: dict[str, Any]) -> None:
+        body["admission"]["shopper_grace_seconds"] = value
+
+    assert set(_mutated(change)) == {"admission.shopper_grace_seconds"}
+
+
+def test_the_shopper_grace_defaults_to_20_seconds_and_is_shown() -> None:
+    assert example_spec().admission.shopper_grace_seconds == 20
+    body = example_body()
+    body["admission"]["shopper_grace_seconds"] = 45
+    spec = parse_event(body)
+    assert spec.admission.shopper_grace_seconds == 45
+    assert spec_to_json(spec)["admission"]["shopper_grace_seconds"] == 45

@@ -13,7 +13,14 @@ import pytest
 
 from onsale.admin.policy import Event
 from onsale.queue import eager
-from onsale.queue.fanout import SEND_TIMEOUT_SECONDS, Fan, FanOut
+from onsale.queue.fanout import (
+    SEND_TIMEOUT_SECONDS,
+    Fan,
+    FanOut,
+    Room,
+    outlook,
+    status_message,
+)
 from onsale.queue.store import Snapshot
 from tests.unit._specs import example_spec
 
@@ -225,3 +232,21 @@ async def test_after_the_draw_a_fan_missing_from_it_is_told_to_join_again() -> N
     assert json.loads(lost.sent[-1]) == {"type": "closed", "reason": "lost"}
     assert fans[0].done.done()
     assert json.loads(found.sent[-1])["position"] == 2 and not fans[1].done.done()
+
+
+def test_when_every_place_left_is_held_the_push_says_so() -> None:
+    """Issue 11: nobody is admitted before a hold ends, and holds end at known
+    times: the ETA is at least until the first one runs out, and the fans at
+    the front are not told it is likely over (held places may come back)."""
+    snap = _snapshot(capacity=10, sold=7, held=3, next_release_ms=91_000)
+    room = Room(Event("ev_1", "ven_1", example_spec(), datetime.now(UTC)))
+    state, text = status_message(12, snap, outlook(snap, room))
+    message = json.loads(text)
+    assert state == "waiting" and message["position"] == 2
+    assert message["all_held"] is True and message["next_release_seconds"] == 90
+    assert message["eta_seconds"] == 90 and message["eta_p90_seconds"] >= 90
+    assert message["likely_sold_out"] is False  # one fan ahead, three places held
+    # Places free: the usual message, without the held fields.
+    snap = _snapshot(capacity=10, sold=7, held=2, next_release_ms=91_000)
+    message = json.loads(status_message(12, snap, outlook(snap, room))[1])
+    assert "all_held" not in message and message["eta_seconds"] == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
@@ -12,9 +13,13 @@ from onsale.queue.policy import (
     MAX_GAP_MS,
     Advance,
     FanStatus,
+    StallSample,
+    admission_cap,
     advance,
     eta_seconds,
     fan_status,
+    longest_stall,
+    parks,
 )
 from tests.unit._queue_views import NOW, queue_view
 
@@ -276,3 +281,46 @@ def test_waiting_when_sold_out_is_closed() -> None:
 )
 def test_eta_seconds(ahead: int, rate: int, expected: int) -> None:
     assert eta_seconds(ahead, rate) == expected
+
+
+# ------------------------------------------------- shopper presence and stalls
+
+
+def test_the_stock_cap_counts_only_shoppers_still_there() -> None:
+    cap = functools.partial(admission_cap, max_active=60, capacity=60)
+    # 24 bought (gone from the shoppers), 36 idle shoppers, 36 places free.
+    assert cap(active=36, free=36, holding=0) == 0
+    # Parked as gone, they count for nothing: every free place is admittable.
+    assert cap(active=0, free=36, holding=0) == 36
+    assert cap(active=10, free=36, holding=4) == 30
+    assert cap(active=60, free=100, holding=0) == 0  # no free slot
+    assert admission_cap(max_active=5, active=2, capacity=0, free=0, holding=0) == 3
+
+
+def test_who_is_parked() -> None:
+    assert parks(seen_ms=NOW - 20_001, now_ms=NOW, grace_ms=20_000, holding=False)
+    assert not parks(seen_ms=NOW - 20_000, now_ms=NOW, grace_ms=20_000, holding=False)
+    assert not parks(seen_ms=NOW - 10**6, now_ms=NOW, grace_ms=20_000, holding=True)
+    assert not parks(seen_ms=0, now_ms=NOW, grace_ms=0, holding=False)
+
+
+def _samples(*rows: tuple[float, int, int, int]) -> list[StallSample]:
+    return [StallSample(*row) for row in rows]
+
+
+def test_the_longest_stall() -> None:
+    assert longest_stall([]) == 0
+    stalled = _samples((0, 5, 10, 3), (1, 5, 10, 3), (2, 5, 10, 3), (3, 5, 10, 4), (4, 5, 10, 4))
+    assert longest_stall(stalled) == 2  # from 0 to 2; admitted at 3
+    # Nothing free, or nobody waiting, is no stall.
+    assert longest_stall(_samples((0, 0, 10, 1), (9, 0, 10, 1))) == 0
+    assert longest_stall(_samples((0, 5, 0, 1), (9, 5, 0, 1))) == 0
+    # A break in the condition starts a new stall.
+    broken = _samples((0, 5, 10, 1), (4, 5, 10, 1), (5, 0, 10, 1), (6, 5, 10, 1), (30, 5, 10, 1))
+    assert longest_stall(broken) == 24
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)), max_size=40))
+def test_a_stall_never_outlasts_the_samples(rows: list[tuple[int, int, int]]) -> None:
+    samples = [StallSample(float(t), f, w, a) for t, (f, w, a) in enumerate(rows)]
+    assert 0 <= longest_stall(samples) <= max(len(rows) - 1, 0)

@@ -70,6 +70,9 @@ class Admission:
     absent_grace_seconds: int = 60
     # Leading zero bits of the proof-of-work a join must carry; 0: none.
     pow_difficulty: int = 0
+    # An admitted shopper unseen for longer who holds nothing gives up their
+    # slot and stops counting against the stock (their session stays valid).
+    shopper_grace_seconds: int = 20
 
 
 @dataclass(frozen=True)
@@ -313,6 +316,15 @@ def _admission(raw: dict[str, Any], errors: _Errors) -> Admission:
             hi=3600,
             default=60,
         ),
+        shopper_grace_seconds=_int(
+            raw,
+            "shopper_grace_seconds",
+            "admission.shopper_grace_seconds",
+            errors,
+            lo=5,
+            hi=600,
+            default=20,
+        ),
         pow_difficulty=_int(
             raw, "pow_difficulty", "admission.pow_difficulty", errors, lo=0, hi=24, default=0
         ),
@@ -421,6 +433,7 @@ def spec_to_json(spec: EventSpec) -> dict[str, Any]:
             "max_active": spec.admission.max_active,
             "session_seconds": spec.admission.session_seconds,
             "absent_grace_seconds": spec.admission.absent_grace_seconds,
+            "shopper_grace_seconds": spec.admission.shopper_grace_seconds,
             "pow_difficulty": spec.admission.pow_difficulty,
         },
         "hold_seconds": spec.hold_seconds,

@@ -49,7 +49,17 @@ TIMEOUT_SECONDS = 2.0
 T = TypeVar("T")
 
 
-QUEUE_FIELDS = ["next", "serving", "abandoned", "rate", "max_active"]
+QUEUE_FIELDS = [
+    "next",
+    "serving",
+    "abandoned",
+    "rate",
+    "max_active",
+    "parked",
+    "stall_ms",
+    "stall_run_ms",
+    "stall_longest_ms",
+]
 META_FIELDS = ["capacity", "held", "sold"]
 
 
@@ -77,7 +87,9 @@ async def read_redis(
     out: dict[str, tuple[QueueFigures, StockFigures]] = {}
     for i, event_id in enumerate(event_ids):
         queue, prequeue, active, holding, meta = replies[5 * i : 5 * i + 5]
-        next_no, serving, abandoned, rate, max_active = (_int(v) for v in queue)
+        next_no, serving, abandoned, rate, max_active, parked, stall, run, longest = (
+            _int(v) for v in queue
+        )
         out[event_id] = (
             QueueFigures(
                 waiting=max(next_no - serving, 0) + _int(prequeue),
@@ -88,6 +100,10 @@ async def read_redis(
                 holding=_int(holding),
                 max_active=max_active,
                 rate_per_minute=rate,
+                parked=parked,
+                stall_seconds=stall / 1000,
+                current_stall_seconds=run / 1000,
+                longest_stall_seconds=longest / 1000,
             ),
             StockFigures(*(_int(v) for v in meta)),
         )

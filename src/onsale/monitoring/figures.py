@@ -24,6 +24,11 @@ class QueueFigures:
     holding: int
     max_active: int
     rate_per_minute: int
+    # Shoppers parked as gone, and the stalls (admit.lua's accounting).
+    parked: int = 0
+    stall_seconds: float = 0.0
+    current_stall_seconds: float = 0.0
+    longest_stall_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,10 @@ def _event_samples(ev: EventReading) -> Iterator[tuple[str, list[str], float]]:
         yield "onsale_queue_holding_shoppers", eid, q.holding
         yield "onsale_queue_max_active_shoppers", eid, q.max_active
         yield "onsale_queue_configured_rate_fans_per_minute", eid, q.rate_per_minute
+        yield "onsale_queue_parked_shoppers", eid, q.parked
+        yield "onsale_queue_stall_seconds", eid, q.stall_seconds
+        yield "onsale_queue_current_stall_seconds", eid, q.current_stall_seconds
+        yield "onsale_queue_longest_stall_seconds", eid, q.longest_stall_seconds
     if ev.stock:
         yield "onsale_inventory_capacity_places", eid, ev.stock.capacity
         yield "onsale_inventory_held_places", eid, ev.stock.held

@@ -80,6 +80,14 @@ QUEUE_ADMITTED = Counter(
 QUEUE_SKIPPED_AWAY = Counter(
     "onsale_queue_skipped_away_total", "Fans skipped at admission for being away"
 )
+QUEUE_PARKED_AWAY = Counter(
+    "onsale_queue_parked_away_total",
+    "Admitted shoppers parked as gone by this process' admission steps (unseen past "
+    "the shopper grace, holding nothing)",
+)
+QUEUE_PRESENCE_BEATS = Counter(
+    "onsale_queue_presence_beats_total", "Presence heartbeats of admitted shoppers' pages"
+)
 QUEUE_ADMISSION_RUNS = Counter(
     "onsale_queue_admission_runs_total", "Admission script runs by this process"
 )
@@ -188,6 +196,17 @@ EVENT_FIGURES: Final = {
     "onsale_queue_holding_shoppers": Figure("gauge", "Shoppers who hold places right now"),
     "onsale_queue_max_active_shoppers": Figure("gauge", "Configured cap on active shoppers"),
     "onsale_queue_configured_rate_fans_per_minute": Figure("gauge", "Configured admission rate"),
+    "onsale_queue_parked_shoppers": Figure(
+        "counter", "Admitted shoppers parked as gone so far (unseen, holding nothing)"
+    ),
+    "onsale_queue_stall_seconds": Figure(
+        "counter",
+        "Time the queue stalled: places free, fans waiting, nobody admittable (slots or stock)",
+    ),
+    "onsale_queue_current_stall_seconds": Figure(
+        "gauge", "How long the stall under way has lasted (0: the queue moves)"
+    ),
+    "onsale_queue_longest_stall_seconds": Figure("gauge", "The longest stall of the sale so far"),
     "onsale_inventory_capacity_places": Figure("gauge", "Places on sale (seats and GA capacity)"),
     "onsale_inventory_held_places": Figure("gauge", "Places held, in Redis"),
     "onsale_inventory_sold_places": Figure("gauge", "Places sold, in Redis"),

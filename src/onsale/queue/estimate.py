@@ -5,6 +5,11 @@ The serving number advances past fans who left (they are skipped), so its
 measured speed already includes abandonment: the wait of a fan ``position``
 places from the front is ``position / speed``. The p90 uses the slow end of the
 measured speeds. Pure code: the samples carry their own times.
+
+When every place left is held, nobody can be admitted until a hold ends, and
+holds end at known times: the wait is at least until the earliest one runs
+out (``release_wait``), and held places still count as places that may come
+back (``likely_sold_out``), since a hold neither bought nor released returns.
 """
 
 from __future__ import annotations
@@ -67,13 +72,26 @@ class Estimate:
 Speeds = tuple[float | None, float | None]  # (speed, slow speed) of a RateMeter
 
 
-def estimate(position: int, speeds: Speeds, configured_per_minute: int) -> Estimate:
+def estimate(
+    position: int, speeds: Speeds, configured_per_minute: int, release_wait: int = 0
+) -> Estimate:
     """The wait of the fan ``position`` places from the front, given the
-    meter's ``speeds()`` (taken once per tick, not once per fan)."""
+    meter's ``speeds()`` (taken once per tick, not once per fan), and at
+    least ``release_wait`` (see :func:`release_wait`)."""
     speed, slow = _usable(speeds, configured_per_minute)
     eta = math.ceil(position / speed) if position > 0 else 0
     p90 = math.ceil(position / slow) if slow else math.ceil(eta * 1.25)
+    if position > 0:
+        eta = max(eta, release_wait)
     return Estimate(eta, max(p90, eta))
+
+
+def release_wait(*, free: int, held: int, next_release_ms: int, now_ms: int) -> int:
+    """Seconds until the earliest hold runs out when every place left is held
+    (nobody is admitted before a place comes back); 0 otherwise."""
+    if free > 0 or held <= 0 or next_release_ms <= 0:
+        return 0
+    return max(math.ceil((next_release_ms - now_ms) / 1000), 0)
 
 
 # Slower than one admission an hour is no measurement to divide by (a wait
@@ -90,13 +108,15 @@ def _usable(speeds: Speeds, configured_per_minute: int) -> tuple[float, float | 
 
 
 def likely_sold_out(
-    *, ahead: int, remaining: int, tickets_per_order: float, abandon_share: float
+    *, ahead: int, remaining: int, tickets_per_order: float, abandon_share: float, held: int = 0
 ) -> bool:
     """True when the fans ahead, as many as will stay, are expected to buy
-    every remaining place."""
-    if remaining <= 0:
+    every remaining place: the free ones (``remaining``) and the ``held``
+    ones, which come back if their holders do not buy."""
+    left = remaining + max(held, 0)
+    if left <= 0:
         return True
-    return ahead * places_per_fan_ahead(tickets_per_order, abandon_share) >= remaining
+    return ahead * places_per_fan_ahead(tickets_per_order, abandon_share) >= left
 
 
 def places_per_fan_ahead(tickets_per_order: float, abandon_share: float) -> float:
@@ -113,6 +133,8 @@ class Outlook:
     slow: float | None  # the slow end of the measured speeds
     remaining: int  # places neither sold nor held
     per_fan_ahead: float  # see places_per_fan_ahead
+    held: int = 0  # places held: they come back unless bought
+    release_wait: int = 0  # see release_wait
 
     @classmethod
     def of(
@@ -123,6 +145,8 @@ class Outlook:
         remaining: int,
         tickets_per_order: float,
         abandon_share: float,
+        held: int = 0,
+        release_wait: int = 0,
     ) -> Outlook:
         speed, slow = _usable(speeds, configured_per_minute)
         return cls(
@@ -130,6 +154,8 @@ class Outlook:
             slow,
             remaining,
             places_per_fan_ahead(tickets_per_order, abandon_share),
+            max(held, 0),
+            release_wait,
         )
 
     def eta(self, position: int) -> tuple[int, int]:
@@ -138,8 +164,10 @@ class Outlook:
             return 0, 0
         eta = math.ceil(position / self.speed)
         p90 = math.ceil(position / self.slow) if self.slow else math.ceil(eta * 1.25)
+        eta = max(eta, self.release_wait)
         return eta, max(p90, eta)
 
     def sold_out_before(self, position: int) -> bool:
         """``likely_sold_out`` for the fan at ``position``."""
-        return self.remaining <= 0 or (position - 1) * self.per_fan_ahead >= self.remaining
+        left = self.remaining + self.held
+        return left <= 0 or (position - 1) * self.per_fan_ahead >= left

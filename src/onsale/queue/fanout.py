@@ -25,7 +25,7 @@ from typing import Any
 from onsale.admin.policy import Event
 from onsale.monitoring import metrics
 from onsale.queue import eager
-from onsale.queue.estimate import Outlook, RateMeter, Speeds
+from onsale.queue.estimate import Outlook, RateMeter, Speeds, release_wait
 from onsale.queue.store import Snapshot
 
 log = logging.getLogger(__name__)
@@ -147,12 +147,17 @@ NumberLookup = Callable[[str, list[str]], Awaitable[list[int]]]
 
 
 def outlook(snap: Snapshot, room: Room) -> Outlook:
+    free = max(snap.capacity - snap.sold - snap.held, 0)
     return Outlook.of(
         room.speeds,
         snap.rate_per_minute,
-        remaining=max(snap.capacity - snap.sold - snap.held, 0),
+        remaining=free,
         tickets_per_order=snap.sold / snap.orders if snap.orders else 2.0,
         abandon_share=snap.abandon_share,
+        held=snap.held,
+        release_wait=release_wait(
+            free=free, held=snap.held, next_release_ms=snap.next_release_ms, now_ms=snap.now_ms
+        ),
     )
 
 
@@ -166,10 +171,14 @@ def status_message(number: int, snap: Snapshot, view: Outlook) -> tuple[str, str
     position = number - snap.serving
     eta, p90 = view.eta(position)
     soon = "true" if view.sold_out_before(position) else "false"
+    # Every place left is held: the wait is for the first hold to end.
+    held = ""
+    if view.release_wait:
+        held = f'"all_held":true,"next_release_seconds":{view.release_wait},'
     return "waiting", (
         f'{{"type":"status","state":"waiting","number":{number},"position":{position},'
         f'"ahead":{position - 1},'
-        f'"eta_seconds":{eta},"eta_p90_seconds":{p90},"likely_sold_out":{soon},'
+        f'"eta_seconds":{eta},"eta_p90_seconds":{p90},"likely_sold_out":{soon},{held}'
         f'"ts":{snap.now_ms}}}'
     )
 

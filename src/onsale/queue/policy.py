@@ -5,6 +5,7 @@ The clock is an argument. (The pre-queue draw is in ``draw.py``.)
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,6 +37,54 @@ def advance(
     return Advance(admitted, min(budget - admitted, max(1.0, rate_per_minute / 60)))
 
 
+def admission_cap(*, max_active: int, active: int, capacity: int, free: int, holding: int) -> int:
+    """How many fans the caps of ``lua/admit.lua`` let in, whatever the rate:
+    the free shopper slots and, when the event has a capacity, the ``free``
+    places (neither held nor sold) less the shoppers who hold nothing yet
+    (each may buy one). ``active`` counts the shoppers still there: with
+    shopper presence, those unseen past the grace who hold nothing were
+    parked (:func:`parks`) and count for nothing."""
+    cap = max(max_active - active, 0)
+    if capacity > 0:
+        idle = max(active - holding, 0)
+        cap = min(cap, max(free - idle, 0))
+    return cap
+
+
+def parks(*, seen_ms: int, now_ms: int, grace_ms: int, holding: bool) -> bool:
+    """Whether admission parks an admitted shopper as gone: unseen for longer
+    than the shopper grace and holding nothing (a holder counts whatever)."""
+    return grace_ms > 0 and not holding and seen_ms < now_ms - grace_ms
+
+
+@dataclass(frozen=True)
+class StallSample:
+    """One look at a sale: ``t`` seconds (any clock), places ``free`` (neither
+    held nor sold), fans ``waiting`` and fans ``admitted`` so far."""
+
+    t: float
+    free: int
+    waiting: int
+    admitted: int
+
+
+def longest_stall(samples: Iterable[StallSample]) -> float:
+    """The longest span (seconds) during which places were free, fans were
+    waiting and nobody was admitted, from samples in time order: a stall runs
+    from the first sample that shows it to the last one before a fan is
+    admitted, a place stops being free or nobody waits any more."""
+    longest = 0.0
+    start: StallSample | None = None
+    for s in samples:
+        if s.free <= 0 or s.waiting <= 0:
+            start = None
+        elif start is None or s.admitted != start.admitted:
+            start = s
+        else:
+            longest = max(longest, s.t - start.t)
+    return longest
+
+
 @dataclass(frozen=True)
 class QueueView:
     """One fan's raw standing, as ``lua/status.lua`` reads it."""
@@ -57,6 +106,7 @@ class QueueView:
     abandoned: int = 0  # fans skipped as away so far
     lost_serving: int = 0  # serving number restored after a loss (0 never)
     band_from: int = 0  # numbers above it, up to lost_serving: admitted just before
+    next_release_ms: int = 0  # when the earliest hold runs out (0: nothing held)
 
 
 @dataclass(frozen=True)
@@ -70,6 +120,8 @@ class FanStatus:
     reason: str | None = None
     number: int | None = None  # the fan's queue number: it never changes
     likely_sold_out: bool | None = None
+    # Every place left is held: seconds until the earliest hold runs out.
+    next_release_seconds: int | None = None
 
 
 def eta_seconds(ahead: int, rate_per_minute: int) -> int:

@@ -51,6 +51,15 @@ async def leave(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def presence(request: Request) -> Response:
+    """An admitted shopper's page says they are still there (every few
+    seconds while it is open): their slot and their claim on the stock stay."""
+    rt = runtime_of(request)
+    event = await rt.events.get(path_param(request, "event_id"))
+    await rt.queue.presence(event, token_of(request))
+    return Response(status_code=204)
+
+
 async def challenge(request: Request) -> Response:
     """A proof-of-work challenge for the next join (events that ask for one)."""
     rt = runtime_of(request)
@@ -78,5 +87,6 @@ routes = [
     Route("/api/events/{event_id}/queue", leave, methods=["DELETE"]),
     Route("/api/events/{event_id}/queue/status", status, methods=["GET"]),
     Route("/api/events/{event_id}/queue/challenge", challenge, methods=["GET"]),
+    Route("/api/events/{event_id}/presence", presence, methods=["POST"]),
     Route("/api/events/{event_id}/draw", draw, methods=["GET"]),
 ]

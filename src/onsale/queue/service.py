@@ -29,7 +29,7 @@ from onsale.admin.service import EventService
 from onsale.errors import NotFound, Unauthorized, Unavailable
 from onsale.monitoring import metrics
 from onsale.queue import draw, policy, repo
-from onsale.queue.estimate import RateMeter, estimate, likely_sold_out
+from onsale.queue.estimate import RateMeter, estimate, likely_sold_out, release_wait
 from onsale.queue.store import (
     AdmitResult,
     DrawPending,
@@ -275,21 +275,35 @@ class QueueService:
         if view.number > 0:
             status = replace(status, number=view.number)
         if status.position is not None:
-            meter = self.meters.get(event.id, RateMeter())
-            est = estimate(status.position, meter.speeds(), view.rate_per_minute)
-            soon = likely_sold_out(
-                ahead=status.position - 1,
-                remaining=max(view.capacity - view.sold - view.held, 0),
-                tickets_per_order=view.sold / view.orders if view.orders else 2.0,
-                abandon_share=view.abandoned / view.serving if view.serving else 0.0,
-            )
-            status = replace(
-                status,
-                eta_seconds=est.eta_seconds,
-                eta_p90_seconds=est.eta_p90_seconds,
-                likely_sold_out=soon,
-            )
+            status = self._outlook(event, view, status)
         return status
+
+    def _outlook(
+        self, event: Event, view: policy.QueueView, status: policy.FanStatus
+    ) -> policy.FanStatus:
+        """A waiting fan's status with the estimates the push gives
+        (``fanout.outlook``): the ETA, its p90, and ``likely_sold_out``."""
+        assert status.position is not None
+        free = max(view.capacity - view.sold - view.held, 0)
+        wait = release_wait(
+            free=free, held=view.held, next_release_ms=view.next_release_ms, now_ms=view.now_ms
+        )
+        meter = self.meters.get(event.id, RateMeter())
+        est = estimate(status.position, meter.speeds(), view.rate_per_minute, wait)
+        soon = likely_sold_out(
+            ahead=status.position - 1,
+            remaining=free,
+            tickets_per_order=view.sold / view.orders if view.orders else 2.0,
+            abandon_share=view.abandoned / view.serving if view.serving else 0.0,
+            held=view.held,
+        )
+        return replace(
+            status,
+            eta_seconds=est.eta_seconds,
+            eta_p90_seconds=est.eta_p90_seconds,
+            likely_sold_out=soon,
+            next_release_seconds=wait or None,
+        )
 
     def access_token(self, event: Event, entry: str, session_expires_ms: int) -> tuple[str, int]:
         """A signed access token for an admitted entry, and its expiry (unix s).
@@ -314,6 +328,7 @@ class QueueService:
         metrics.QUEUE_ADMISSION_RUNS.inc()
         metrics.QUEUE_ADMITTED.inc(result.admitted)
         metrics.QUEUE_SKIPPED_AWAY.inc(result.skipped)
+        metrics.QUEUE_PARKED_AWAY.inc(result.parked)
         self.meters.setdefault(event.id, RateMeter()).add(time.monotonic(), result.serving)
         if DURABLE_PLACES:
             await self._keep(event.id, result)
@@ -358,6 +373,24 @@ class QueueService:
             return False
         return await self.store.restore_session(event.id, claims.subject, session_end_ms)
 
+    def shopper_of(self, event_id: str, token: str | None) -> str:
+        """The queue entry an access token names. Raises Unauthorized,
+        TokenExpired, Forbidden (a token of another kind or event)."""
+        if token is None:
+            raise Unauthorized("An access token is required: join the queue first")
+        claims = tokens.verify(
+            self.secret, token, kind="access", event_id=event_id, now=time.time()
+        )
+        return claims.subject
+
+    async def presence(self, event: Event, token: str | None) -> bool:
+        """The admitted shopper ``token`` names is there (their page's
+        heartbeat): one Redis call. One parked as gone gets their session
+        back while it lasts. True when the session is live."""
+        entry = self.shopper_of(event.id, token)
+        metrics.QUEUE_PRESENCE_BEATS.inc()
+        return await self.store.presence(event.id, entry) > 0
+
     async def leave(self, event: Event, token: str | None) -> bool:
         return await self.store.leave(event.id, self.entry_of(event.id, token))
 
@@ -374,6 +407,8 @@ def status_json(status: policy.FanStatus) -> dict[str, Any]:
             eta_p90_seconds=status.eta_p90_seconds,
             likely_sold_out=status.likely_sold_out,
         )
+        if status.next_release_seconds:
+            out.update(all_held=True, next_release_seconds=status.next_release_seconds)
     if status.number is not None and status.state in ("waiting", "admitted"):
         out["number"] = status.number
     if status.reason:

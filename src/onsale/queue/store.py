@@ -30,6 +30,7 @@ SCRIPTS = [
     "restore_draw",
     "reserve",
     "regrant",
+    "presence",
 ]
 # Drawn entries written back per script call after a loss (a call blocks Redis).
 RESTORE_CHUNK = 2000
@@ -68,6 +69,8 @@ class AdmitResult:
     next: int
     active: int
     skipped: int = 0
+    parked: int = 0  # shoppers parked as gone by this step
+    stall_ms: int = 0  # the stall under way after this step (0: none)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class Snapshot:
     rate_per_minute: int
     orders: int
     prequeue: int
+    next_release_ms: int = 0  # when the earliest hold runs out (0: nothing held)
 
     @property
     def sold_out(self) -> bool:
@@ -102,9 +106,15 @@ def _ms(seconds: float) -> int:
 
 
 class QueueStore:
-    def __init__(self, client: AnyRedis, prefix: str) -> None:
+    """``shopper_presence``: admission parks admitted shoppers unseen past the
+    event's shopper grace who hold nothing (``lua/admit.lua``); off, every
+    admitted fan keeps a slot and counts against the stock until the session
+    ends (the negative control of tests/integration/test_no_stall.py)."""
+
+    def __init__(self, client: AnyRedis, prefix: str, *, shopper_presence: bool = True) -> None:
         self._client = client
         self._prefix = prefix
+        self.shopper_presence = shopper_presence
         self._scripts = Scripts(client, "onsale.queue.lua", SCRIPTS, prelude="_lib")
         # Restores an event's counters from Postgres after Redis lost them.
         self.restorer: Restorer | None = None
@@ -143,6 +153,7 @@ class QueueStore:
             "max_active": adm.max_active,
             "session_ms": adm.session_seconds * 1000,
             "grace_ms": adm.absent_grace_seconds * 1000,
+            "shopper_grace_ms": adm.shopper_grace_seconds * 1000,
         }
         if self.restorer is None:
             mapping["restored"] = "1"
@@ -193,8 +204,16 @@ class QueueStore:
         return await self._client.hget(self.keys(event_id).queue, "drawn") == "1"
 
     async def admit(self, event_id: str) -> AdmitResult:
-        r = [int(str(v)) for v in await self._run("admit", event_id, [])]
+        presence = "1" if self.shopper_presence else "0"
+        r = [int(str(v)) for v in await self._run("admit", event_id, [presence])]
         return AdmitResult(*r)
+
+    async def presence(self, event_id: str, entry: str) -> int:
+        """An admitted shopper is there (their page's heartbeat); one parked
+        as gone gets their session back. The session's expiry (ms), 0 when
+        there is none."""
+        reply = await self._run("presence", event_id, [entry])
+        return int(str(reply[1]))
 
     async def view(self, event_id: str, entry: str) -> QueueView:
         r = [int(str(v)) for v in await self._run("status", event_id, [entry])]
@@ -216,6 +235,7 @@ class QueueStore:
             abandoned=r[14],
             lost_serving=r[15],
             band_from=r[16],
+            next_release_ms=r[17],
         )
 
     async def restore(
@@ -268,7 +288,11 @@ class QueueStore:
 
     async def restore_session(self, event_id: str, entry: str, expires_ms: int) -> bool:
         """Put ``entry`` back among the active shoppers (if it is not there)."""
-        added = await self._client.zadd(self.keys(event_id).active, {entry: expires_ms}, nx=True)
+        keys = self.keys(event_id)
+        added = await self._client.zadd(keys.active, {entry: expires_ms}, nx=True)
+        if added:  # seen now (Redis' clock): the shopper grace starts
+            now_s, now_us = await self._client.time()
+            await self._client.zadd(keys.present, {entry: int(now_s) * 1000 + int(now_us) // 1000})
         return bool(added)
 
     async def leave(self, event_id: str, entry: str) -> bool:

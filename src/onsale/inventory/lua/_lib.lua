@@ -12,6 +12,9 @@
 --   9 sold_orders hash  order_id -> JSON of what it sold (commit-sold ran)
 --  10 refunded   set    order ids whose refund ran
 --  11 active     zset   queue entry -> shopping session expiry in ms
+--  12 present    zset   queue entry -> when the shopper was last seen (ms)
+--  13 away       zset   queue entry -> session expiry (ms) of a shopper parked
+--                       as gone (see onsale/queue/lua/admit.lua)
 -- Hold record fields: e entry ("" at the box office), sec section, seats list
 -- (empty for GA), q places, x effective expiry ms, hx expiry of the hold itself
 -- (x moves to now + grace during checkout), st "held" | "checkout".
@@ -19,6 +22,7 @@
 local K_META, K_SEATS, K_LAYOUT, K_GA = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_HOLDS, K_EXPIRIES, K_BY_ENTRY, K_BOUGHT = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local K_SOLD_ORDERS, K_REFUNDED, K_ACTIVE = KEYS[9], KEYS[10], KEYS[11]
+local K_PRESENT, K_AWAY = KEYS[12], KEYS[13]
 
 local function now_ms()
   local t = redis.call('TIME')

@@ -17,5 +17,9 @@ local sale = cjson.decode(ARGV[3])
 reclaim(now_ms())
 if hold_id ~= '' then free_hold(hold_id) end
 mark_sold(order_id, sale)
-if sale.e ~= '' then redis.call('ZREM', K_ACTIVE, sale.e) end
+if sale.e ~= '' then
+  redis.call('ZREM', K_ACTIVE, sale.e)
+  redis.call('ZREM', K_PRESENT, sale.e)
+  redis.call('ZREM', K_AWAY, sale.e)
+end
 return {'ok', 'sold'}

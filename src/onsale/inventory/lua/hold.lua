@@ -12,7 +12,8 @@
 --   7...           the seat ids (mode "seats")
 -- Returns {"ok", expiry ms, seat ids...} (the caller knows the rest of the
 -- hold) or {"err", code, detail JSON}:
---   not_ready (inventory not built), forbidden (no live shopping session),
+--   not_ready (inventory not built), forbidden (no live shopping session,
+--   neither active nor parked as gone),
 --   checkout_in_progress, limit_exceeded, seats_unavailable (detail: the seats).
 -- The entry's previous hold, if any, is replaced only when the new one succeeds;
 -- its own places count as available to it. A GA hold replaced by one of the
@@ -30,7 +31,15 @@ reclaim(now)
 
 if not boxoffice then
   local session = tonumber(redis.call('ZSCORE', K_ACTIVE, entry) or '0')
-  if session <= now then return err('forbidden', 'no live shopping session') end
+  if session <= now then
+    -- Parked as gone (unseen, holding nothing) but back while the session
+    -- lasts: a shopper again, who may hold while places remain.
+    session = tonumber(redis.call('ZSCORE', K_AWAY, entry) or '0')
+    if session <= now then return err('forbidden', 'no live shopping session') end
+    redis.call('ZREM', K_AWAY, entry)
+    redis.call('ZADD', K_ACTIVE, session, entry)
+  end
+  redis.call('ZADD', K_PRESENT, now, entry)
 end
 
 local old_id = false

@@ -16,7 +16,15 @@
 --  10 sold_orders hash (inventory) order_id -> sale: counts orders
 --  11 by_entry  hash  (inventory) entry -> live hold: counts shoppers holding
 --  12 regranted set   entries given their session again after a loss (once)
+--  13 present   zset  entry -> when an admitted shopper was last seen (ms)
+--  14 away      zset  entry -> session expiry (ms) of a shopper parked as gone:
+--                     unseen past shopper_grace_ms, holding nothing
+--  15 expiries  zset  (inventory) hold_id -> expiry (ms): when held places return
 -- Queue hash fields also: grace_ms (absence allowed), abandoned (skipped count),
+-- shopper_grace_ms (an admitted shopper's absence allowed), parked (shoppers
+-- parked as gone so far), stall_ms (total time stalled: places free, fans
+-- waiting, nobody admittable), stall_run_ms (the stall under way, 0 if none),
+-- stall_longest_ms (the longest stall so far),
 -- and for surviving a Redis that lost its data (onsale.queue.service.restore):
 --   restored      "1" once the counters are restored from Postgres (or the
 --                 queue is new); until then every script answers {"lost"}
@@ -36,7 +44,7 @@
 local K_QUEUE, K_ENTRIES, K_NUMBERS, K_PREQUEUE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_ACTIVE, K_META, K_SEEN, K_SKIPPED = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local K_DRAW_ORDER, K_SOLD_ORDERS, K_BY_ENTRY = KEYS[9], KEYS[10], KEYS[11]
-local K_REGRANTED = KEYS[12]
+local K_REGRANTED, K_PRESENT, K_AWAY, K_EXPIRIES = KEYS[12], KEYS[13], KEYS[14], KEYS[15]
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -90,4 +98,22 @@ local function reinsert(entry, now)
     redis.call('SADD', K_SKIPPED, entry)
   end
   return n
+end
+
+-- A shopper parked as gone (see admit.lua) who shows up again while their
+-- session lasts gets it back and counts as a shopper again. Returns the
+-- session's expiry (ms), or 0 when there is no session to come back to.
+local function come_back(entry, now)
+  local expires = tonumber(redis.call('ZSCORE', K_AWAY, entry) or '0')
+  if expires <= now then return 0 end
+  redis.call('ZREM', K_AWAY, entry)
+  redis.call('ZADD', K_ACTIVE, expires, entry)
+  return expires
+end
+
+-- When the earliest hold runs out (ms), 0 when nothing is held: held places
+-- come back then unless bought.
+local function next_release()
+  local first = redis.call('ZRANGE', K_EXPIRIES, 0, 0, 'WITHSCORES')
+  return tonumber(first[2] or '0')
 end

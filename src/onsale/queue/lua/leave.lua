@@ -4,4 +4,7 @@
 -- ARGV: 1 entry
 -- Returns {"ok", 1 if a slot was freed else 0}.
 
-return {'ok', redis.call('ZREM', K_ACTIVE, ARGV[1])}
+local entry = ARGV[1]
+redis.call('ZREM', K_PRESENT, entry)
+redis.call('ZREM', K_AWAY, entry)
+return {'ok', redis.call('ZREM', K_ACTIVE, entry)}

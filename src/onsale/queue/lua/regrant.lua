@@ -22,4 +22,5 @@ if tonumber(redis.call('ZSCORE', K_ACTIVE, entry) or '0') > now
 end
 local expires = now + qget('session_ms')
 redis.call('ZADD', K_ACTIVE, expires, entry)
+redis.call('ZADD', K_PRESENT, now, entry)
 return {'ok', expires}

@@ -10,7 +10,8 @@
 -- ARGV: 1 JSON list of entries to mark present now (may be empty)
 -- Returns {"lost"} (restore the counters first) or {serving, next, drawn 0|1,
 --          active shoppers, capacity, sold, held, abandoned (skipped so far),
---          now ms, rate per minute, paid orders, pre-queue size}
+--          now ms, rate per minute, paid orders, pre-queue size, when the
+--          earliest hold runs out (ms, 0 when nothing is held)}
 
 if lost() then return {'lost'} end
 local now = now_ms()
@@ -33,4 +34,4 @@ end
 return {qget('serving'), qget('next'), redis.call('HGET', K_QUEUE, 'drawn') == '1' and 1 or 0,
         redis.call('ZCOUNT', K_ACTIVE, now, '+inf'), mget(K_META, 'capacity'),
         mget(K_META, 'sold'), mget(K_META, 'held'), qget('abandoned'), now, qget('rate'),
-        redis.call('HLEN', K_SOLD_ORDERS), redis.call('SCARD', K_PREQUEUE)}
+        redis.call('HLEN', K_SOLD_ORDERS), redis.call('SCARD', K_PREQUEUE), next_release()}

@@ -13,6 +13,12 @@ import { Checkout } from "./checkout.js";
 import { showError, clearError, notice, announce, errorText, show, focusHeading, SESSION_CODES } from "./messages.js";
 
 const SEATS_REFRESH_MS = 2000;
+// While shopping, the page says the fan is there this often (POST
+// .../presence): an admitted fan unseen for the event's shopper grace (20 s by
+// default) who holds nothing gives their slot and their claim on the stock to
+// the next fan. A hidden tab keeps beating (a fan still deciding is there); a
+// closed one does not.
+const PRESENCE_MS = 5000;
 
 const $ = (id) => document.getElementById(id);
 const root = $("fan");
@@ -27,6 +33,7 @@ let access = null; // {token, expiresAt}
 let hold = null; // the hold as POST .../holds answered it
 let seatTimer = null;
 let warnedHold = false;
+let lastBeat = 0;
 
 const room = new WaitingRoom(eventId, store, draw, Number(root.dataset.powDifficulty), {
   admitted: (granted) => {
@@ -280,6 +287,14 @@ function updateHoldTimer() {
   if (left <= 0) holdExpired("error.hold_expired_page");
 }
 
+/** The shopper's heartbeat, at most once every PRESENCE_MS. */
+function presence() {
+  if (!access || $("step-shop").hidden || Date.now() - lastBeat < PRESENCE_MS) return;
+  lastBeat = Date.now();
+  // A lost beat is made up by the next; a session that ended shows at the next hold.
+  call("POST", `${api}/presence`, { token: access.token }).catch(() => {});
+}
+
 function everySecond() {
   if (!event) return;
   const now = serverNow();
@@ -300,6 +315,7 @@ function everySecond() {
     $("shop-session").textContent = t("shop.session", { time: clock((end - now) / 1000) });
     if (end <= now && !hold) sessionOver({ code: "token_expired" });
   }
+  presence();
   updateHoldTimer();
 }
 

@@ -165,8 +165,11 @@ export class WaitingRoom {
     $("queue-ahead").textContent =
       ahead <= 0 ? t("queue.ahead_none") : ahead === 1 ? t("queue.ahead_one") : t("queue.ahead", { n: ahead });
     const eta = msg.eta_seconds ?? 0;
-    $("queue-eta-text").textContent =
+    let etaText =
       eta < 60 ? t("queue.eta_now") : t("queue.eta", { time: duration(eta), p90: duration(msg.eta_p90_seconds ?? eta) });
+    // Every place left is held: nobody moves until the first hold ends.
+    if (msg.all_held) etaText += ` ${t("queue.all_held", { time: duration(msg.next_release_seconds ?? 0) })}`;
+    $("queue-eta-text").textContent = etaText;
     $("queue-sold-out-risk").hidden = !msg.likely_sold_out;
     let first = this.store.get("firstPosition");
     if (!first || first < position) first = this.store.patch({ firstPosition: position }).firstPosition;
