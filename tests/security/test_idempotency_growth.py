@@ -66,8 +66,9 @@ async def test_random_and_foreign_holds_store_nothing(
 async def test_old_rows_go_unless_their_answer_is_an_order(
     client: httpx.AsyncClient, runtime: Runtime, make_event: MakeEvent, admitted: Admit
 ) -> None:
-    """Old code: the reconciler never deleted a finished row:
-    ``assert 2 == 1`` (the week-old 402 answer was still there)."""
+    """Old code: nothing ever deleted a finished row (the reconciler had no
+    such setting: ``TypeError: ... unexpected keyword argument
+    'idempotency_keep'``); the week-old 402 answer stayed forever."""
     event = await make_event()
     access = await admitted(event["id"])
     r = await client.post(
