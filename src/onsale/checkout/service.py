@@ -198,20 +198,26 @@ class CheckoutService:
         Raises PaymentDeclined (the hold goes back to plain held) or
         Unavailable when the provider cannot be reached.
         """
-        reusable = await payment_repo.reusable_payment(self.engine, key, hold.hold_id)
-        if reusable is not None:
-            return reusable.id
         provider = self.providers[card.provider]
-        payment_id = await payment_repo.payment_create(
-            self.engine,
-            event_id=event.id,
-            hold_id=hold.hold_id,
-            provider=provider.name,
-            key=key,
-            amount_cents=quote.total_cents,
-            currency=quote.currency,
-            last4=card.last4,
-        )
+        try:
+            reusable = await payment_repo.reusable_payment(self.engine, key, hold.hold_id)
+            if reusable is not None:
+                return reusable.id
+            payment_id = await payment_repo.payment_create(
+                self.engine,
+                event_id=event.id,
+                hold_id=hold.hold_id,
+                provider=provider.name,
+                key=key,
+                amount_cents=quote.total_cents,
+                currency=quote.currency,
+                last4=card.last4,
+            )
+        except Exception:
+            # Nothing was charged (Postgres away): end this attempt's claim so
+            # that a retry with any key is not kept waiting for its grace.
+            await self._back_to_held(event.id, hold.hold_id)
+            raise
         try:
             with timing.timed(metrics.PAYMENT_CALL_SECONDS.labels(provider.name, "authorize")):
                 auth = await provider.authorize(
