@@ -134,8 +134,9 @@ class CheckoutService:
             if not isinstance(exc, Conflict):  # a conflict: the claim is another's too
                 await self._back_to_held(event.id, hold_id)
             raise
-        if stored is not None:  # finished meanwhile (a decline): the hold is as it was
-            await self._back_to_held(event.id, hold_id)
+        if stored is not None:  # the same request finished meanwhile
+            if stored.status_code != 201:  # (an order: its hold is sold, leave it be)
+                await self._back_to_held(event.id, hold_id)
             return _replay(stored)
         try:
             return await self._run(event, hold, key, buyer, card, scope)
