@@ -13,6 +13,7 @@ fingerprint: without the server key nothing can be tried offline.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -20,9 +21,12 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from alembic import command
 
+from onsale import db
 from onsale.checkout import policy
 from onsale.runtime import Runtime
+from onsale.settings import Settings
 from tests.conftest import Admit, MakeEvent, auth
 
 BUYER = {"email": "fan@example.org", "name": "Camille"}
@@ -110,3 +114,52 @@ async def test_same_key_other_card_is_another_request(
     other = await _checkout(client, hold_id, access, "5555555555554444", key)
     assert other.status_code == 409, other.text
     assert other.json()["error"]["code"] == "idempotency_conflict"
+
+
+async def test_migration_0005_clears_the_old_plain_hashes(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    settings: Settings,
+    make_event: MakeEvent,
+    admitted: Admit,
+) -> None:
+    """Rows written before keyed hashing lose their plain hash at upgrade, and
+    a late retry with their key still gets their answer.
+
+    Old code: no such migration; the plain hash stayed:
+    ``AssertionError: assert '2b2721ef...' == ''``."""
+    event = await make_event()
+    access = await admitted(event["id"])
+    scope, key = "checkout:hold_from_before", "legacy-key-0001"
+    body = {"buyer": BUYER, "payment": {"provider": "test", "card_number": NUMBER}}
+    answer = {"order_id": "ord_from_before", "status": "paid"}
+    async with runtime.engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO idempotency (scope, key, request_hash, state, status_code, response)"
+                " VALUES (:scope, :key, :hash, 'done', 201, CAST(:answer AS jsonb))"
+            ),
+            {
+                "scope": scope,
+                "key": key,
+                "hash": _sha256(scope, body),
+                "answer": json.dumps(answer),
+            },
+        )
+    assert settings.database_url
+    config = db._alembic_config(settings.database_url)
+    await asyncio.to_thread(command.downgrade, config, "0004")
+    await asyncio.to_thread(command.upgrade, config, "head")
+    async with runtime.engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                sa.text("SELECT request_hash FROM idempotency WHERE key = :key"), {"key": key}
+            )
+        ).scalar_one()
+    assert stored == ""
+    r = await client.post(
+        "/api/holds/hold_from_before/checkout",
+        json=body,
+        headers={**auth(access), "Idempotency-Key": key},
+    )
+    assert r.status_code == 200 and r.json() == answer, r.text
