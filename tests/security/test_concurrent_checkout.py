@@ -81,7 +81,10 @@ async def test_without_the_claim_the_losers_reach_the_provider(
 ) -> None:
     """Negative control: with the exclusive claim off, the parallel attempts
     all authorize; the losers are voided at once (a 409, never a 500), but the
-    fan's card saw several authorizations for one hold."""
+    fan's card saw several authorizations for one hold.
+
+    Old code: there was no claim to switch off (``TypeError: ... unexpected
+    keyword argument 'exclusive_checkout'``), and the losers answered 500."""
     provider = runtime.providers["test"]
     assert isinstance(provider, TestProvider)
     provider.latency_seconds = 0.05

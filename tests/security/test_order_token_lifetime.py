@@ -47,6 +47,8 @@ async def test_the_order_token_lives_till_a_month_after_the_show(
 
 
 def test_an_event_in_the_past_still_gives_a_day() -> None:
+    """Old code: ``AttributeError: module 'onsale.checkout.policy' has no
+    attribute 'order_token_expiry'`` (400 days, whatever the event)."""
     now = datetime(2026, 12, 7, tzinfo=UTC)
     long_ago = now - timedelta(days=90)
     assert policy.order_token_expiry(long_ago, now) == now + timedelta(days=1)

@@ -88,7 +88,8 @@ async def test_without_the_limit_a_card_tester_goes_on(
     client: httpx.AsyncClient, runtime: Runtime, make_event: MakeEvent, admitted: Admit
 ) -> None:
     """Negative control: with the limit off, 15 declines and a good card are
-    all tried on one hold."""
+    all tried on one hold. (Old code: no limit to switch off, ``TypeError:
+    ... unexpected keyword argument 'max_declines'``.)"""
     provider = runtime.providers["test"]
     assert isinstance(provider, TestProvider)
     runtime.checkout = CheckoutService(
