@@ -30,23 +30,20 @@ branch_labels = None
 depends_on = None
 
 
+# IF NOT EXISTS: safe to run again (tests replay this revision alone).
+INDEXES = {
+    "idempotency_in_progress": "(updated_at) WHERE state = 'in_progress'",
+    "idempotency_expiring": "(created_at) WHERE state = 'done' AND status_code <> 201",
+}
+
+
 def upgrade() -> None:
     op.execute(sa.text("UPDATE idempotency SET request_hash = '' WHERE request_hash <> ''"))
-    op.create_index(
-        "idempotency_in_progress",
-        "idempotency",
-        ["updated_at"],
-        postgresql_where=sa.text("state = 'in_progress'"),
-    )
-    op.create_index(
-        "idempotency_expiring",
-        "idempotency",
-        ["created_at"],
-        postgresql_where=sa.text("state = 'done' AND status_code <> 201"),
-    )
+    for name, how in INDEXES.items():
+        op.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON idempotency {how}"))
 
 
 def downgrade() -> None:
     # The old hashes are gone on purpose ("" still matches as before).
-    op.drop_index("idempotency_expiring", table_name="idempotency")
-    op.drop_index("idempotency_in_progress", table_name="idempotency")
+    for name in INDEXES:
+        op.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))
