@@ -64,6 +64,8 @@ async def test_unknown_ids_are_404_and_ended_holds_409(
     for hold_id in (released, expired, paid):
         r = await _checkout(client, hold_id, access)
         assert _code(r) == (409, "hold_expired"), (hold_id, r.text)
+        # A hold that became an order says so (another click, another key, paid it).
+        assert (r.json()["error"]["details"].get("reason") == "paid") == (hold_id == paid)
     for hold_id in ("hold_0123456789abcdef", foreign, "x" * 40):
         r = await _checkout(client, hold_id, access)
         assert _code(r) == (404, "not_found"), (r.status_code, r.text)

@@ -172,7 +172,7 @@ async def write_order(
         if "tickets_live_seat" in str(exc.orig):
             raise SeatsUnavailable("A seat of this hold was sold to someone else") from exc
         if "orders_hold_id_key" in str(exc.orig):
-            raise HoldExpired("This hold was paid by another checkout", reason="ordered") from exc
+            raise HoldExpired("This hold has been paid for", reason="paid") from exc
         raise
 
 
@@ -239,6 +239,16 @@ async def _orders(conn: AsyncConnection, where: Any, limit: int | None = None) -
         )
         for r in rows
     ]
+
+
+@timing.postgres
+async def hold_paid(engine: AsyncEngine, event_id: str, hold_id: str) -> bool:
+    """Whether an order was written for this hold (orders.hold_id is unique)."""
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            sa.select(orders.c.id).where(orders.c.hold_id == hold_id, orders.c.event_id == event_id)
+        )
+        return found.first() is not None
 
 
 @timing.postgres

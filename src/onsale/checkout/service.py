@@ -118,13 +118,18 @@ class CheckoutService:
             return _replay(stored)
         try:
             hold = await self._begin(event, hold_id, entry, key)
-        except (HoldExpired, NotFound):
+        except (HoldExpired, NotFound) as exc:
             # The same request may have finished since the peek: its answer.
             stored = await idempotency.idem_peek(
                 self.engine, scope, key, req_hash, stale_after=STALE_ATTEMPT
             )
             if stored is not None:
                 return _replay(stored)
+            if isinstance(exc, HoldExpired) and await repo.hold_paid(
+                self.engine, event.id, hold_id
+            ):
+                # Another checkout of it (a double click, another key) paid.
+                raise HoldExpired("This hold has been paid for", reason="paid") from exc
             raise
         try:
             stored = await idempotency.idem_begin(
