@@ -18,6 +18,7 @@ with these variables:
 | ONSALE_LT_LEAVE_SHOP | share of admitted fans who look and leave without a word (0.1) |
 | ONSALE_LT_DECLINE | share who try a declined card first (0.1) |
 | ONSALE_LT_DOUBLE | share who submit their checkout twice with one key (0.1) |
+| ONSALE_LT_DOUBLE_CLICK | share who click "pay" twice at once, each click its own key (0.05) |
 | ONSALE_LT_RELOAD | share who reload the page mid-queue (0.1) |
 | ONSALE_LT_PERSIST | 1: fans ride out outages (chaos.py): retry a 503 or a lost connection |
 | ONSALE_LT_REQUESTS | 1: every request also goes to the record (name, status, error) |
@@ -74,6 +75,7 @@ SHARES = {
     "abandon_hold": _share("ABANDON_HOLD", 0.1),
     "decline": _share("DECLINE", 0.1),
     "double": _share("DOUBLE", 0.1),
+    "double_click": _share("DOUBLE_CLICK", 0.05),
     "reload": _share("RELOAD", 0.1),
     "leave_shop": _share("LEAVE_SHOP", 0.1),
 }
@@ -117,6 +119,13 @@ def _fire(
 
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def _error_code(r: Any) -> str:
+    try:
+        return str(r.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return ""
 
 
 def _retryable(r: Any) -> bool:
@@ -324,6 +333,9 @@ class Fan(FastHttpUser):
                     r.success()
                 else:
                     r.failure(f"declined card answered {r.status_code}")
+        if random.random() < SHARES["double_click"]:
+            self._double_click(access, hold)
+            return
         key = str(uuid.uuid4())
         if random.random() < SHARES["double"]:
             jobs = [gevent.spawn(self._checkout_once, access, hold, key) for _ in range(2)]
@@ -333,6 +345,39 @@ class Fan(FastHttpUser):
                 RECORD.write("double_order", orders=sorted(orders))
             return
         self._checkout_once(access, hold, key)
+
+    def _double_click(self, access: str, hold: dict[str, Any]) -> None:
+        """Two checkouts of one hold at once, each with its own key (a page
+        that makes a key per click): one order, the other a 409, never a 5xx.
+        Each 409 is a "double_click_409" line, counted in the verdicts' report."""
+        keys = (str(uuid.uuid4()), str(uuid.uuid4()))
+        jobs = [gevent.spawn(self._click, access, hold, key) for key in keys]
+        gevent.joinall(jobs)
+        orders = {j.value for j in jobs if j.value}
+        if len(orders) > 1:  # a violation in the verdicts (check_record)
+            RECORD.write("double_order", orders=sorted(orders))
+
+    def _click(self, access: str, hold: dict[str, Any], key: str) -> str | None:
+        with self._pay(access, hold, GOOD_CARD, key) as r:
+            if r.status_code in (200, 201):
+                return self._paid(r.json(), r.status_code, hold)
+            if r.status_code == 409:
+                r.success()  # the other click is paying, or has paid
+                RECORD.write("double_click_409", code=_error_code(r), hold_id=hold["hold_id"])
+                return None
+            r.failure(f"checkout {r.status_code}: {(r.text or '')[:100]}")
+            return None
+
+    def _paid(self, order: dict[str, Any], status: int, hold: dict[str, Any]) -> str:
+        RECORD.write(
+            "paid",
+            order_id=order["order_id"],
+            status=status,
+            seats=[t["seat"] for t in order["tickets"]],
+            quantity=len(order["tickets"]),
+            hold_id=hold["hold_id"],
+        )
+        return str(order["order_id"])
 
     def _checkout_once(self, access: str, hold: dict[str, Any], key: str) -> str | None:
         """The order id; a persistent fan retries with the same key (same order)."""
@@ -348,16 +393,7 @@ class Fan(FastHttpUser):
     ) -> tuple[str | None, bool]:
         with self._pay(access, hold, GOOD_CARD, key) as r:
             if r.status_code in (200, 201):
-                order = r.json()
-                RECORD.write(
-                    "paid",
-                    order_id=order["order_id"],
-                    status=r.status_code,
-                    seats=[t["seat"] for t in order["tickets"]],
-                    quantity=len(order["tickets"]),
-                    hold_id=hold["hold_id"],
-                )
-                return str(order["order_id"]), False
+                return self._paid(r.json(), r.status_code, hold), False
             if r.status_code == 409:
                 r.success()  # hold expired, limit, or the twin request still running
                 return None, False

@@ -19,14 +19,17 @@ time is up. Then:
   queue without the join's guards). The verdict counts the intruder's knocks.
 - the longest queue stall (places free, fans waiting, nobody admitted), as
   the server measured it: over `--stall-bound` seconds fails the run.
+- Locust's failures: any 500 answer fails the verdict (API.md: a 500 is a bug).
 Loopback or the given URL only; bounded in time.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -218,6 +221,24 @@ def intruders(record: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# A failure of the locustfile ("checkout 500: ...", "declined card answered
+# 500") or of Locust itself ("HTTPError('500 ...')"): a 500 at the start.
+_A_500 = re.compile(r"^\w+\(['\"](?:[a-z ]+ )?500\b")
+
+
+def server_errors(failures_csv: Path) -> list[str]:
+    """Locust's failures that were 500 answers, one violation per request type."""
+    if not failures_csv.exists():
+        return []
+    with failures_csv.open(newline="", encoding="utf-8") as f:
+        return [
+            f"{row['Occurrences']} answers 500 to {row['Method']} {row['Name']}"
+            f" (API.md: a bug): {row['Error'][:160]}"
+            for row in csv.DictReader(f)
+            if _A_500.search(row["Error"])
+        ]
+
+
 def verify(env: dict[str, str], event_id: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "onsale.cli", "verify", "--event", event_id],
@@ -316,7 +337,7 @@ def main() -> int:
             ).json()["orders"]
         }
         record = read_record(work / "record")
-        problems = check_record(record, orders)
+        problems = check_record(record, orders) + server_errors(work / "stats_failures.csv")
         report = (
             verify(env, event_id)
             if server

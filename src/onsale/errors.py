@@ -146,4 +146,5 @@ SCRIPT_ERRORS: dict[str, type[OnsaleError]] = {
     "checkout_in_progress": CheckoutInProgress,
     "not_ready": Unavailable,
     "unauthorized": Unauthorized,
+    "rate_limited": RateLimited,
 }

@@ -26,6 +26,7 @@ class EventKeys:
     bought: str  # hash queue entry -> tickets bought
     sold_orders: str  # hash order_id -> JSON of what it sold (idempotence of commit-sold)
     refunded: str  # set of refunded order ids (idempotence of refund)
+    ended: str  # sorted set hold_id -> when it ended (ms): hold_expired, not not_found
     # queue
     queue: str  # hash: next, serving, drawn, opens_ms, last_ms, carry, rate, max_active
     entries: str  # hash entry -> queue number ("0" while in the pre-queue)
@@ -55,6 +56,7 @@ class EventKeys:
             self.active,
             self.present,
             self.away,
+            self.ended,
         ]
 
     def queue_keys(self) -> list[str]:
@@ -96,6 +98,7 @@ def event_keys(prefix: str, event_id: str) -> EventKeys:
         bought=f"{tag}:bought",
         sold_orders=f"{tag}:sold_orders",
         refunded=f"{tag}:refunded",
+        ended=f"{tag}:ended",
         queue=f"{tag}:queue",
         entries=f"{tag}:entries",
         numbers=f"{tag}:numbers",

@@ -163,7 +163,7 @@ OPERATIONS: list[tuple[str, str, str, str, int, tuple[int, ...]]] = [
         "Pay for a hold (Idempotency-Key header)",
         "access",
         201,
-        (400, 401, 402, 403, 404, 409, 413, 422, 503),
+        (400, 401, 402, 403, 404, 409, 413, 422, 429, 503),
     ),
     ("get", "/api/orders/{order_id}", "An order (order token)", "order", 200, (401, 403, 404)),
     ("get", "/e/{event_id}", "The fan's page (HTML)", "", 200, ()),

@@ -187,6 +187,18 @@ idempotency = sa.Table(
     sa.Column("response", JSONB),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    # The reconciler's sweeps (migration 0008): claims that died, and old
+    # answers that were not orders.
+    sa.Index(
+        "idempotency_in_progress",
+        "updated_at",
+        postgresql_where=sa.text("state = 'in_progress'"),
+    ),
+    sa.Index(
+        "idempotency_expiring",
+        "created_at",
+        postgresql_where=sa.text("state = 'done' AND status_code <> 201"),
+    ),
 )
 
 audit_log = sa.Table(

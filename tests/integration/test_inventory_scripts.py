@@ -8,6 +8,7 @@ they summarize (``check``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from onsale.errors import (
     HoldExpired,
     LimitExceeded,
     NotFound,
+    RateLimited,
     SeatsUnavailable,
     Unavailable,
 )
@@ -588,9 +590,37 @@ async def test_begin_checkout(redis_client: aredis.Redis, store: InventoryStore)
     assert again.state == "checkout"
     assert (await record(redis_client, store, "h1"))["x"] >= before + 900_000
 
-    with pytest.raises(HoldExpired):
+    with pytest.raises(NotFound):  # never was: not "expired" (issue 10, item 9)
         await store.begin_checkout(EV, "nope", "a", 60_000)
     await check(redis_client, store, held=4, sold=0)
+
+
+async def test_begin_checkout_claims_the_hold_for_one_attempt(
+    redis_client: aredis.Redis, store: InventoryStore
+) -> None:
+    await store.rebuild(EV, make_spec(), [])
+    await shop(redis_client, store, "a")
+    await store.hold(EV, "h1", "a", seats("BALC-A-1"))
+    await store.begin_checkout(EV, "h1", "a", 60_000, claim="key-1")
+    with pytest.raises(CheckoutInProgress):
+        await store.begin_checkout(EV, "h1", "a", 60_000, claim="key-2")
+    await store.begin_checkout(EV, "h1", "a", 60_000, claim="key-1")  # the same attempt again
+    # A declined payment ends the claim and counts; the limit refuses the next.
+    await store.abort_checkout(EV, "h1", declined=True)
+    await store.begin_checkout(EV, "h1", "a", 60_000, claim="key-2", max_declines=2)
+    await store.abort_checkout(EV, "h1", declined=True)
+    with pytest.raises(RateLimited) as refused:
+        await store.begin_checkout(EV, "h1", "a", 60_000, claim="key-3", max_declines=2)
+    assert 0 < refused.value.retry_after <= 600
+    # A claim lapses with its grace: a stuck attempt does not lock the hold.
+    await store.begin_checkout(EV, "h1", "a", 1, claim="key-4")
+    await asyncio.sleep(0.01)
+    await store.begin_checkout(EV, "h1", "a", 60_000, claim="key-5")
+    # An ended hold is remembered: hold_expired, not not_found.
+    await store.abort_checkout(EV, "h1")
+    await store.release(EV, "h1", "a")
+    with pytest.raises(HoldExpired):
+        await store.begin_checkout(EV, "h1", "a", 60_000, claim="key-6")
 
 
 async def test_begin_checkout_on_an_expired_hold(

@@ -248,3 +248,24 @@ def test_the_report_counts_the_intruders_knocks(chaos_report: ModuleType) -> Non
     }
     problems = run_sellout.check_record(record, {"o1": _order(["BALC-R0-1"])})
     assert len(problems) == 1 and "(no_token) was sent a 'admitted' message" in problems[0]
+
+
+def test_the_sellout_verdict_counts_500s_from_locust_failures(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """run_sellout's verdict read no 500 at all: now each request type that
+    answered 500 is a violation; 409s and 503s are not."""
+    monkeypatch.syspath_prepend(str(LOADTESTS))
+    run_sellout = importlib.import_module("run_sellout")
+    failures = tmp_path / "stats_failures.csv"
+    failures.write_text(
+        "Method,Name,Error,Occurrences,First Seen,Last Seen\n"
+        'POST,checkout,"CatchResponseError(\'checkout 500: {""error"": 1}\')",3,a,b\n'
+        "GET,event,HTTPError('500 Internal Server Error'),1,a,b\n"
+        "POST,hold,CatchResponseError('hold 503: BALC-A-500'),2,a,b\n",
+        encoding="utf-8",
+    )
+    problems = run_sellout.server_errors(failures)
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("3 answers 500 to POST checkout")
+    assert run_sellout.server_errors(tmp_path / "absent.csv") == []

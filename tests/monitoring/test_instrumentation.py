@@ -87,7 +87,9 @@ async def test_checkouts_and_payment_calls_by_outcome(
     assert d.of(p, provider="test", op="void") == 0
     pg = "onsale_postgres_operation_duration_seconds_count"
     assert d.of(pg, operation="write_order") == 1
-    assert d.of(pg, operation="idem_begin") == 3
+    # The stored decline is found by a read (idem_peek), before any claim.
+    assert d.of(pg, operation="idem_peek") == 3
+    assert d.of(pg, operation="idem_begin") == 2
     assert d.of("onsale_redis_script_duration_seconds_count", script="commit_sold") == 1
 
 

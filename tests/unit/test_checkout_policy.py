@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -15,6 +17,7 @@ from onsale.checkout.policy import (
     Buyer,
     Card,
     TicketLine,
+    canonical_request,
     luhn_valid,
     normalize_email,
     parse_boxoffice,
@@ -336,24 +339,39 @@ def test_quote_unknown_section() -> None:
 # ---------------------------------------------------------------- request_hash()
 
 
+KEY = b"k" * 32
+
+
 def test_request_hash_ignores_key_order() -> None:
     a = {"buyer": {"email": "e", "name": "n"}, "payment": {"provider": "test", "card_number": "4"}}
     b = {"payment": {"card_number": "4", "provider": "test"}, "buyer": {"name": "n", "email": "e"}}
-    assert request_hash("hold:1", a) == request_hash("hold:1", b)
+    assert request_hash(KEY, "hold:1", a) == request_hash(KEY, "hold:1", b)
 
 
-def test_request_hash_is_canonical_sha256() -> None:
-    expected = hashlib.sha256(b'{"body":{"a":1,"b":[2,3]},"scope":"s"}').hexdigest()
-    assert request_hash("s", {"b": [2, 3], "a": 1}) == expected
+def test_request_hash_is_canonical_hmac() -> None:
+    expected = hmac.new(KEY, b'{"body":{"a":1,"b":[2,3]},"scope":"s"}', hashlib.sha256).hexdigest()
+    assert request_hash(KEY, "s", {"b": [2, 3], "a": 1}) == expected
     assert len(expected) == 64
+    assert request_hash(b"another key", "s", {"b": [2, 3], "a": 1}) != expected
 
 
 def test_request_hash_scope_matters() -> None:
-    assert request_hash("hold:1", GOOD) != request_hash("hold:2", GOOD)
+    assert request_hash(KEY, "hold:1", GOOD) != request_hash(KEY, "hold:2", GOOD)
 
 
 def test_request_hash_body_matters() -> None:
-    assert request_hash("s", GOOD) != request_hash("s", _body(buyer_name="Other"))
-    assert request_hash("s", [1, 2]) != request_hash("s", [2, 1])
-    assert request_hash("s", {"a": 1}) != request_hash("s", {"a": "1"})
-    assert request_hash("s", None) != request_hash("s", {})
+    assert request_hash(KEY, "s", GOOD) != request_hash(KEY, "s", _body(buyer_name="Other"))
+    assert request_hash(KEY, "s", [1, 2]) != request_hash(KEY, "s", [2, 1])
+    assert request_hash(KEY, "s", {"a": 1}) != request_hash(KEY, "s", {"a": "1"})
+    assert request_hash(KEY, "s", None) != request_hash(KEY, "s", {})
+
+
+def test_request_hash_covers_the_card_by_keyed_fingerprint_only() -> None:
+    body = {"buyer": {}, "payment": {"provider": "test", "card_number": "4242 4242 4242 4242"}}
+    canonical = json.dumps(canonical_request(KEY, "s", body))
+    assert "4242" not in canonical
+    same = {"buyer": {}, "payment": {"provider": "test", "card_number": "4242424242424242"}}
+    other = {"buyer": {}, "payment": {"provider": "test", "card_number": "5555555555554444"}}
+    assert request_hash(KEY, "s", body) == request_hash(KEY, "s", same)
+    assert request_hash(KEY, "s", body) != request_hash(KEY, "s", other)
+    assert canonical_request(KEY, "s", body) != canonical_request(b"x" * 32, "s", body)

@@ -1,12 +1,15 @@
-"""Pure rules of checkout: card numbers, buyers, prices and fees, request hashes."""
+"""Pure rules of checkout: card numbers, buyers, prices and fees, request
+hashes, order token lifetimes."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from onsale.admin.policy import EventSpec
@@ -149,7 +152,51 @@ def quote(spec: EventSpec, section: str, seats: tuple[str, ...], quantity: int) 
     return Quote(lines, cat.currency)
 
 
-def request_hash(scope: str, body: Any) -> str:
-    """A stable hash of a request (same JSON, same hash, whatever the key order)."""
-    canonical = json.dumps({"scope": scope, "body": body}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def idempotency_key(secret: bytes) -> bytes:
+    """The key of the request hashes, derived from the server's secret (its
+    own purpose: a token signature can never be replayed as a hash, or back)."""
+    return hmac.new(secret, b"onsale/idempotency-request/v1", hashlib.sha256).digest()
+
+
+def _card_fingerprint(key: bytes, number: Any) -> Any:
+    if not isinstance(number, str):
+        return number
+    digits = re.sub(r"[\s-]", "", number)
+    return "fp:" + hmac.new(key, b"card:" + digits.encode(), hashlib.sha256).hexdigest()
+
+
+def canonical_request(key: bytes, scope: str, body: Any) -> Any:
+    """What the request hash covers: the body as sent, but the card number
+    replaced by its keyed fingerprint (digits only, so "4242 4242 ..." is the
+    same card). The same key with another card is then another request (409
+    ``idempotency_conflict``), and nothing stored lets anyone try card numbers
+    offline without the server's key."""
+    if isinstance(body, dict) and isinstance(body.get("payment"), dict):
+        payment = dict(body["payment"])
+        if "card_number" in payment:
+            payment["card_number"] = _card_fingerprint(key, payment["card_number"])
+        body = {**body, "payment": payment}
+    return {"scope": scope, "body": body}
+
+
+def request_hash(key: bytes, scope: str, body: Any) -> str:
+    """A stable keyed hash of a request (same JSON, same hash, whatever the key
+    order): HMAC-SHA-256 under ``key`` (:func:`idempotency_key`) of
+    :func:`canonical_request`."""
+    canonical = json.dumps(
+        canonical_request(key, scope, body), sort_keys=True, separators=(",", ":")
+    )
+    return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+
+
+# The order page is the fan's ticket at the door: its token must outlive the
+# show (late doors, a show moved by a few days, a refund claimed afterwards),
+# but not by years: a leaked token stops working a month after the event.
+ORDER_TOKEN_AFTER_START = timedelta(days=30)
+ORDER_TOKEN_AT_LEAST = timedelta(days=1)
+
+
+def order_token_expiry(starts_at: datetime, now: datetime) -> datetime:
+    """When an order token issued ``now`` expires: 30 days after the event
+    starts, and never less than a day from now."""
+    return max(starts_at + ORDER_TOKEN_AFTER_START, now + ORDER_TOKEN_AT_LEAST)

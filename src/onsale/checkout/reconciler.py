@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from onsale.admin.policy import Event
 from onsale.admin.service import EventService, sale_of
-from onsale.checkout import repo
+from onsale.checkout import idempotency, payment_repo, repo
 from onsale.checkout.payments import PaymentError, PaymentProvider
 from onsale.inventory.store import InventoryStore
 from onsale.monitoring import metrics, timing
@@ -44,6 +44,9 @@ class Reconciler:
     # A paid order younger than this may still be finishing its checkout
     # (steps 4 and the capture): the reconciler leaves it alone till then.
     settle_after: timedelta = timedelta(seconds=10)
+    # Idempotency rows whose answer is not an order are deleted this long
+    # after they were written (rows whose answer is an order stay).
+    idempotency_keep: timedelta = timedelta(days=7)
 
     async def run_once(self, extra_events: list[Event] | None = None) -> Repairs:
         repairs = Repairs()
@@ -84,21 +87,25 @@ class Reconciler:
 
     async def payments(self, repairs: Repairs) -> None:
         """Void payments whose order was never written; capture those whose
-        order was; forget checkout attempts that died half-way."""
+        order was; forget checkout attempts that died half-way, and old
+        answers that were not orders."""
         engine = self.events.engine
-        for payment in await repo.orphan_payments(engine, self.orphan_after):
+        for payment in await payment_repo.orphan_payments(engine, self.orphan_after):
             if await self._call(payment, "void"):
-                await repo.payment_set(engine, payment.id, "voided")
+                await payment_repo.payment_set(engine, payment.id, "voided")
                 repairs.add("payment_voided")
-        for payment in await repo.uncaptured_paid(engine, self.settle_after):
+        for payment in await payment_repo.uncaptured_paid(engine, self.settle_after):
             if await self._call(payment, "capture"):
-                await repo.payment_set(engine, payment.id, "captured")
+                await payment_repo.payment_set(engine, payment.id, "captured")
                 repairs.add("payment_captured")
         repairs.add(
-            "stale_claim_dropped", await repo.forget_stale_claims(engine, self.orphan_after)
+            "stale_claim_dropped",
+            await idempotency.forget_stale_claims(engine, self.orphan_after),
         )
+        # Housekeeping, not a repair (no metric, no warning): rows age out.
+        await idempotency.idem_expire(engine, self.idempotency_keep)
 
-    async def _call(self, payment: repo.Payment, op: str) -> bool:
+    async def _call(self, payment: payment_repo.Payment, op: str) -> bool:
         provider = self.providers.get(payment.provider)
         if provider is None or payment.provider_ref is None:
             return True  # nothing was charged (never authorized, or cash)

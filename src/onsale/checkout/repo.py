@@ -1,4 +1,5 @@
-"""Orders, tickets, payments and idempotency records in Postgres.
+"""Orders and tickets in Postgres (payments: ``payment_repo``; idempotency
+records: ``idempotency``).
 
 ``write_order`` is checkout step 3: one short transaction that Postgres itself
 refuses when it would oversell (the partial unique index on live seats and the
@@ -14,15 +15,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onsale.admin.repo import audit
+from onsale.checkout import idempotency
 from onsale.checkout.policy import Buyer, Quote
-from onsale.errors import CheckoutInProgress, IdempotencyConflict, LimitExceeded, SeatsUnavailable
+from onsale.errors import HoldExpired, LimitExceeded, SeatsUnavailable
 from onsale.monitoring import timing
-from onsale.schema import idempotency, orders, payments, sections, tickets
+from onsale.schema import orders, payments, sections, tickets
 
 # Test-only switch for the negative control of I2: with it off, GA tickets are
 # written without the guarded counter, and concurrent buyers do oversell.
@@ -31,183 +32,6 @@ GUARD_CAPACITY = True
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
-
-
-# ---------------------------------------------------------------- idempotency
-
-
-@dataclass(frozen=True)
-class Stored:
-    status_code: int
-    response: dict[str, Any]
-
-
-@timing.postgres
-async def idem_begin(
-    engine: AsyncEngine, scope: str, key: str, req_hash: str, *, stale_after: timedelta
-) -> Stored | None:
-    """Claim ``key`` for this request; the stored answer if it already ran.
-
-    Raises IdempotencyConflict when the key came with another request, and
-    CheckoutInProgress while another attempt with it runs (an attempt silent
-    for ``stale_after`` is taken over).
-    """
-    async with engine.begin() as conn:
-        inserted = await conn.execute(
-            pg_insert(idempotency)
-            .values(scope=scope, key=key, request_hash=req_hash, state="in_progress")
-            .on_conflict_do_nothing()
-            .returning(idempotency.c.key)
-        )
-        if inserted.first() is not None:
-            return None
-        row = (
-            await conn.execute(
-                sa.select(idempotency)
-                .where(idempotency.c.scope == scope, idempotency.c.key == key)
-                .with_for_update()
-            )
-        ).one()
-        if row.request_hash != req_hash:
-            raise IdempotencyConflict()
-        if row.state == "done":
-            return Stored(row.status_code, row.response)
-        now = (await conn.execute(sa.select(sa.func.now()))).scalar_one()
-        if now - row.updated_at < stale_after:
-            raise CheckoutInProgress("A checkout with this key is running; retry shortly")
-        await conn.execute(
-            idempotency.update()
-            .where(idempotency.c.scope == scope, idempotency.c.key == key)
-            .values(updated_at=sa.func.now())
-        )
-        return None
-
-
-async def idem_finish(
-    conn: AsyncConnection, scope: str, key: str, status_code: int, response: dict[str, Any]
-) -> None:
-    await conn.execute(
-        idempotency.update()
-        .where(idempotency.c.scope == scope, idempotency.c.key == key)
-        .values(state="done", status_code=status_code, response=response, updated_at=sa.func.now())
-    )
-
-
-@timing.postgres
-async def idem_store(
-    engine: AsyncEngine, scope: str, key: str, status_code: int, response: dict[str, Any]
-) -> None:
-    async with engine.begin() as conn:
-        await idem_finish(conn, scope, key, status_code, response)
-
-
-@timing.postgres
-async def idem_forget(engine: AsyncEngine, scope: str, key: str) -> None:
-    """Drop an unfinished claim so that a retry runs afresh (after a 503)."""
-    async with engine.begin() as conn:
-        await conn.execute(
-            idempotency.delete().where(
-                idempotency.c.scope == scope,
-                idempotency.c.key == key,
-                idempotency.c.state == "in_progress",
-            )
-        )
-
-
-# ------------------------------------------------------------------- payments
-
-
-@dataclass(frozen=True)
-class Payment:
-    id: str
-    status: str
-    provider: str
-    provider_ref: str | None
-    order_id: str | None
-    amount_cents: int
-
-
-def _payment(row: Any) -> Payment:
-    return Payment(
-        row.id, row.status, row.provider, row.provider_ref, row.order_id, row.amount_cents
-    )
-
-
-@timing.postgres
-async def get_payment(engine: AsyncEngine, payment_id: str) -> Payment | None:
-    async with engine.connect() as conn:
-        row = (await conn.execute(sa.select(payments).where(payments.c.id == payment_id))).first()
-    return _payment(row) if row else None
-
-
-@timing.postgres
-async def reusable_payment(engine: AsyncEngine, key: str, hold_id: str) -> Payment | None:
-    """An authorized payment of an earlier attempt with this key that has no
-    order yet: a retry reuses it instead of charging again (I3)."""
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                sa.select(payments)
-                .where(
-                    payments.c.idempotency_key == key,
-                    payments.c.hold_id == hold_id,
-                    payments.c.status == "authorized",
-                    payments.c.order_id.is_(None),
-                )
-                .order_by(payments.c.created_at.desc())
-                .limit(1)
-            )
-        ).first()
-    return _payment(row) if row else None
-
-
-@timing.postgres
-async def payment_create(
-    engine: AsyncEngine,
-    *,
-    event_id: str,
-    hold_id: str | None,
-    provider: str,
-    key: str,
-    amount_cents: int,
-    currency: str,
-    last4: str,
-) -> str:
-    payment_id = new_id("pay")
-    async with engine.begin() as conn:
-        await conn.execute(
-            payments.insert().values(
-                id=payment_id,
-                event_id=event_id,
-                hold_id=hold_id,
-                provider=provider,
-                idempotency_key=key,
-                amount_cents=amount_cents,
-                currency=currency,
-                card_last4=last4,
-                status="pending",
-            )
-        )
-    return payment_id
-
-
-@timing.postgres
-async def payment_set(
-    engine: AsyncEngine | AsyncConnection,
-    payment_id: str,
-    status: str,
-    *,
-    ref: str | None = None,
-) -> None:
-    values: dict[str, Any] = {"status": status, "updated_at": sa.func.now()}
-    if ref is not None:
-        values["provider_ref"] = ref
-    stmt = payments.update().where(payments.c.id == payment_id).values(**values)
-    if isinstance(engine, AsyncConnection):
-        await engine.execute(stmt)
-        return
-    async with engine.begin() as conn:
-        await conn.execute(stmt)
 
 
 # --------------------------------------------------------------------- orders
@@ -294,12 +118,11 @@ async def write_order(
     """Checkout step 3: write the order, its tickets and the idempotent answer.
 
     Raises SeatsUnavailable (a seat already has a live ticket, or a section is
-    full: Postgres refuses, whatever Redis said) and LimitExceeded.
+    full: Postgres refuses, whatever Redis said), LimitExceeded, and
+    HoldExpired when another checkout wrote an order for the hold first.
     """
     try:
         async with engine.begin() as conn:
-            await _check_buyer_limit(conn, order)
-            await _take_capacity(conn, order)
             await conn.execute(
                 orders.insert().values(
                     id=order.order_id,
@@ -316,6 +139,11 @@ async def write_order(
                     queue_entry=order.queue_entry,
                 )
             )
+            # After the order row: a second order for one hold (two checkouts of
+            # it in parallel) is refused here, before any check that could
+            # blame the places.
+            await _check_buyer_limit(conn, order)
+            await _take_capacity(conn, order)
             await conn.execute(
                 tickets.insert(),
                 [
@@ -339,10 +167,12 @@ async def write_order(
                 .values(order_id=order.order_id, updated_at=sa.func.now())
             )
             if idem is not None:
-                await idem_finish(conn, idem[0], idem[1], 201, response)
+                await idempotency.idem_finish(conn, idem[0], idem[1], 201, response)
     except IntegrityError as exc:
         if "tickets_live_seat" in str(exc.orig):
             raise SeatsUnavailable("A seat of this hold was sold to someone else") from exc
+        if "orders_hold_id_key" in str(exc.orig):
+            raise HoldExpired("This hold has been paid for", reason="paid") from exc
         raise
 
 
@@ -409,6 +239,16 @@ async def _orders(conn: AsyncConnection, where: Any, limit: int | None = None) -
         )
         for r in rows
     ]
+
+
+@timing.postgres
+async def hold_paid(engine: AsyncEngine, event_id: str, hold_id: str) -> bool:
+    """Whether an order was written for this hold (orders.hold_id is unique)."""
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            sa.select(orders.c.id).where(orders.c.hold_id == hold_id, orders.c.event_id == event_id)
+        )
+        return found.first() is not None
 
 
 @timing.postgres
@@ -502,20 +342,6 @@ async def event_summary(engine: AsyncEngine, event_id: str) -> Summary:
 
 
 @timing.postgres
-async def order_payment(engine: AsyncEngine, order_id: str) -> Payment | None:
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                sa.select(payments)
-                .where(payments.c.order_id == order_id)
-                .order_by(payments.c.created_at.desc())
-                .limit(1)
-            )
-        ).first()
-    return _payment(row) if row else None
-
-
-@timing.postgres
 async def mark_refunded(engine: AsyncEngine, order: OrderRow, actor: str) -> bool:
     """Void the tickets and give the places back to the section counters.
     False when the order was refunded already (nothing changed)."""
@@ -554,52 +380,3 @@ async def mark_refunded(engine: AsyncEngine, order: OrderRow, actor: str) -> boo
             details={"total_cents": order.total_cents},
         )
     return True
-
-
-@timing.postgres
-async def orphan_payments(engine: AsyncEngine, older_than: timedelta) -> list[Payment]:
-    """Payments begun but with no order, silent for ``older_than``."""
-    async with engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(payments)
-                .where(
-                    payments.c.status.in_(("pending", "authorized")),
-                    payments.c.order_id.is_(None),
-                    payments.c.updated_at < sa.func.now() - older_than,
-                )
-                .limit(500)
-            )
-        ).all()
-    return [_payment(r) for r in rows]
-
-
-@timing.postgres
-async def uncaptured_paid(engine: AsyncEngine, settled: timedelta) -> list[Payment]:
-    """Authorized payments whose order was written ``settled`` ago or more:
-    their checkout died before capturing."""
-    async with engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(payments)
-                .where(
-                    payments.c.status == "authorized",
-                    payments.c.order_id.is_not(None),
-                    payments.c.updated_at < sa.func.now() - settled,
-                )
-                .limit(500)
-            )
-        ).all()
-    return [_payment(r) for r in rows]
-
-
-@timing.postgres
-async def forget_stale_claims(engine: AsyncEngine, older_than: timedelta) -> int:
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            idempotency.delete().where(
-                idempotency.c.state == "in_progress",
-                idempotency.c.updated_at < sa.func.now() - older_than,
-            )
-        )
-    return int(result.rowcount or 0)

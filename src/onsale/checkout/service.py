@@ -1,21 +1,31 @@
 """Checkout: a hold becomes a paid order, in the five steps of DESIGN.md.
 
-1. ``begin_checkout`` (Lua) moves the hold into checkout and extends its life;
+1. ``begin_checkout`` (Lua) moves the hold into checkout, extends its life and
+   claims it for this attempt: a parallel attempt with another idempotency key
+   gets 409 ``checkout_in_progress`` and never reaches the payment provider;
+   after five declined payments on one hold, 429 ``rate_limited``;
 2. the payment provider authorizes, keyed by the idempotency key;
 3. one Postgres transaction writes the order, its tickets and the idempotent
-   answer; Postgres refuses a second live ticket for a seat and a section over
-   capacity even when Redis was wrong;
+   answer; Postgres refuses a second live ticket for a seat, a second order
+   for a hold and a section over capacity even when Redis was wrong;
 4. ``commit_sold`` (Lua, idempotent) marks the seats sold;
 5. the reconciler replays step 4 (and voids orphan payments) after a crash.
+
+The idempotency record is written only after step 1 accepted the hold as the
+caller's: a request naming a hold that never was, or someone else's, is
+answered without storing anything.
+
+Order tokens live until 30 days after the event starts, and at least a day
+(``policy.order_token_expiry``): the order page is what the fan shows at the
+door, so the token must outlive the show, but not by a year.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,10 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onsale import faults, tokens
 from onsale.admin.policy import Event, iso
 from onsale.admin.service import sale_of
-from onsale.checkout import policy, repo
+from onsale.checkout import idempotency, payment_repo, policy, repo
 from onsale.checkout.payments import PaymentError, PaymentProvider
 from onsale.errors import (
     Conflict,
+    HoldExpired,
+    NotFound,
     OnsaleError,
     PaymentDeclined,
     Unavailable,
@@ -38,8 +50,10 @@ from onsale.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ORDER_TOKEN_SECONDS = 400 * 24 * 3600
 STALE_ATTEMPT = timedelta(seconds=30)
+# Declined payments allowed on one hold before any further attempt is refused
+# (429) until the hold expires: enough for typos, too few for card testing.
+MAX_DECLINES = 5
 
 
 @dataclass(frozen=True)
@@ -48,19 +62,32 @@ class Outcome:
     body: dict[str, Any]
 
 
+def _replay(stored: idempotency.Stored) -> Outcome:
+    return Outcome(200 if stored.status_code == 201 else stored.status_code, stored.response)
+
+
 @dataclass
 class CheckoutService:
     engine: AsyncEngine
     inventory: InventoryStore
     providers: dict[str, PaymentProvider]
     settings: Settings
+    # Test switches (negative controls): the exclusive claim of step 1, and
+    # the limit of declines per hold (0: none).
+    exclusive_checkout: bool = True
+    max_declines: int = MAX_DECLINES
 
     @property
     def _secret(self) -> bytes:
         return self.settings.secret_key.reveal().encode()
 
-    def order_token(self, event_id: str, order_id: str) -> str:
-        claims = tokens.Claims("order", event_id, order_id, int(time.time()) + ORDER_TOKEN_SECONDS)
+    def __post_init__(self) -> None:
+        self._idem_key = policy.idempotency_key(self._secret)
+
+    def order_token(self, event: Event, order_id: str) -> str:
+        now = datetime.now(UTC)
+        expires = policy.order_token_expiry(event.spec.starts_at, now)
+        claims = tokens.Claims("order", event.id, order_id, int(expires.timestamp()))
         return tokens.sign(self._secret, claims)
 
     async def checkout(
@@ -68,9 +95,9 @@ class CheckoutService:
     ) -> Outcome:
         """Pay for a hold. Same key and body again: the first answer (I3).
 
-        Raises ValidationFailed, IdempotencyConflict, CheckoutInProgress,
-        HoldExpired, Forbidden, PaymentDeclined, SeatsUnavailable,
-        LimitExceeded, Unavailable.
+        Raises ValidationFailed, NotFound, IdempotencyConflict,
+        CheckoutInProgress, HoldExpired, Forbidden, RateLimited,
+        PaymentDeclined, SeatsUnavailable, LimitExceeded, Unavailable.
         """
         logs.bind_event(event.id)
         with timing.Outcome(metrics.CHECKOUT_SECONDS) as observed:
@@ -83,45 +110,79 @@ class CheckoutService:
     ) -> Outcome:
         buyer, card = policy.parse_checkout(body, self.providers)
         scope = f"checkout:{hold_id}"
-        stored = await repo.idem_begin(
-            self.engine, scope, key, policy.request_hash(scope, body), stale_after=STALE_ATTEMPT
+        req_hash = policy.request_hash(self._idem_key, scope, body)
+        stored = await idempotency.idem_peek(
+            self.engine, scope, key, req_hash, stale_after=STALE_ATTEMPT
         )
         if stored is not None:
-            return Outcome(
-                200 if stored.status_code == 201 else stored.status_code, stored.response
-            )
+            return _replay(stored)
         try:
-            return await self._run(event, hold_id, entry, key, buyer, card, scope)
+            hold = await self._begin(event, hold_id, entry, key)
+        except (HoldExpired, NotFound) as exc:
+            # The same request may have finished since the peek: its answer.
+            stored = await idempotency.idem_peek(
+                self.engine, scope, key, req_hash, stale_after=STALE_ATTEMPT
+            )
+            if stored is not None:
+                return _replay(stored)
+            if isinstance(exc, HoldExpired) and await repo.hold_paid(
+                self.engine, event.id, hold_id
+            ):
+                # Another checkout of it (a double click, another key) paid.
+                raise HoldExpired("This hold has been paid for", reason="paid") from exc
+            raise
+        try:
+            stored = await idempotency.idem_begin(
+                self.engine, scope, key, req_hash, stale_after=STALE_ATTEMPT
+            )
+        except Exception as exc:
+            if not isinstance(exc, Conflict):  # a conflict: the claim is another's too
+                await self._back_to_held(event.id, hold_id)
+            raise
+        if stored is not None:  # the same request finished meanwhile
+            if stored.status_code != 201:  # (an order: its hold is sold, leave it be)
+                await self._back_to_held(event.id, hold_id)
+            return _replay(stored)
+        try:
+            return await self._run(event, hold, key, buyer, card, scope)
         except (Conflict, PaymentDeclined) as exc:
             # A final answer: the same request again gets the same answer.
-            await repo.idem_store(self.engine, scope, key, exc.status, exc.body())
+            await idempotency.idem_store(self.engine, scope, key, exc.status, exc.body())
             raise
         except faults.InjectedCrash:
             raise  # a killed process runs nothing more: the claim stays, as it would
         except BaseException:
-            # Not an answer to keep (a backend down, another fan's hold, a bug):
-            # free the key so that a retry runs afresh.
+            # Not an answer to keep (a backend down, a bug): free the key so
+            # that a retry runs afresh.
             await self._forget(scope, key)
             raise
 
+    async def _begin(self, event: Event, hold_id: str, entry: str, key: str) -> Hold:
+        """Step 1. Raises what ``InventoryStore.begin_checkout`` raises."""
+        return await self.inventory.begin_checkout(
+            event.id,
+            hold_id,
+            entry,
+            self.settings.checkout_grace_seconds * 1000,
+            claim=key if self.exclusive_checkout else "",
+            max_declines=self.max_declines,
+        )
+
     async def _forget(self, scope: str, key: str) -> None:
         try:
-            await repo.idem_forget(self.engine, scope, key)
+            await idempotency.idem_forget(self.engine, scope, key)
         except Exception:  # Postgres may be the thing that is down
             log.warning("could not drop the idempotency claim", extra={"key_scope": scope})
 
     async def _run(
         self,
         event: Event,
-        hold_id: str,
-        entry: str,
+        hold: Hold,
         key: str,
         buyer: policy.Buyer,
         card: policy.Card,
         scope: str,
     ) -> Outcome:
-        grace_ms = self.settings.checkout_grace_seconds * 1000
-        hold = await self.inventory.begin_checkout(event.id, hold_id, entry, grace_ms)
         quote = policy.quote(event.spec, hold.section, hold.seats, hold.quantity)
         payment = await self._authorize(event, hold, key, card, quote)
         return await self._complete(
@@ -143,20 +204,26 @@ class CheckoutService:
         Raises PaymentDeclined (the hold goes back to plain held) or
         Unavailable when the provider cannot be reached.
         """
-        reusable = await repo.reusable_payment(self.engine, key, hold.hold_id)
-        if reusable is not None:
-            return reusable.id
         provider = self.providers[card.provider]
-        payment_id = await repo.payment_create(
-            self.engine,
-            event_id=event.id,
-            hold_id=hold.hold_id,
-            provider=provider.name,
-            key=key,
-            amount_cents=quote.total_cents,
-            currency=quote.currency,
-            last4=card.last4,
-        )
+        try:
+            reusable = await payment_repo.reusable_payment(self.engine, key, hold.hold_id)
+            if reusable is not None:
+                return reusable.id
+            payment_id = await payment_repo.payment_create(
+                self.engine,
+                event_id=event.id,
+                hold_id=hold.hold_id,
+                provider=provider.name,
+                key=key,
+                amount_cents=quote.total_cents,
+                currency=quote.currency,
+                last4=card.last4,
+            )
+        except Exception:
+            # Nothing was charged (Postgres away): end this attempt's claim so
+            # that a retry with any key is not kept waiting for its grace.
+            await self._back_to_held(event.id, hold.hold_id)
+            raise
         try:
             with timing.timed(metrics.PAYMENT_CALL_SECONDS.labels(provider.name, "authorize")):
                 auth = await provider.authorize(
@@ -166,16 +233,16 @@ class CheckoutService:
             await self.inventory.abort_checkout(event.id, hold.hold_id)
             raise Unavailable("The payment provider did not answer") from exc
         if not auth.approved:
-            await repo.payment_set(self.engine, payment_id, "declined", ref=auth.ref)
-            await self._back_to_held(event.id, hold.hold_id)
+            await payment_repo.payment_set(self.engine, payment_id, "declined", ref=auth.ref)
+            await self._back_to_held(event.id, hold.hold_id, declined=True)
             raise PaymentDeclined(reason=auth.decline_reason)
-        await repo.payment_set(self.engine, payment_id, "authorized", ref=auth.ref)
+        await payment_repo.payment_set(self.engine, payment_id, "authorized", ref=auth.ref)
         faults.check(faults.AFTER_AUTHORIZE)
         return payment_id
 
-    async def _back_to_held(self, event_id: str, hold_id: str) -> None:
+    async def _back_to_held(self, event_id: str, hold_id: str, *, declined: bool = False) -> None:
         with contextlib.suppress(OnsaleError):  # it ran out meanwhile: nothing to give back
-            await self.inventory.abort_checkout(event_id, hold_id)
+            await self.inventory.abort_checkout(event_id, hold_id, declined=declined)
 
     async def _complete(
         self,
@@ -191,7 +258,7 @@ class CheckoutService:
     ) -> Outcome:
         """Steps 3 and 4, and the capture."""
         order_id = repo.new_id("ord")
-        body = self._order_body(event.id, order_id, quote)
+        body = self._order_body(event, order_id, quote)
         new = repo.NewOrder(
             order_id,
             event.id,
@@ -206,6 +273,11 @@ class CheckoutService:
         )
         try:
             await repo.write_order(self.engine, new, idem=idem, response=body)
+        except HoldExpired:
+            # Another checkout wrote this hold's order (its claim had lapsed):
+            # the places are that order's now; only this payment goes.
+            await self._void(payment_id)
+            raise
         except (Conflict, ValidationFailed):
             await self._void(payment_id)
             await self._release_after_refusal(event.id, hold.hold_id)
@@ -222,10 +294,10 @@ class CheckoutService:
         await self._capture(payment_id)
         return Outcome(201, body)
 
-    def _order_body(self, event_id: str, order_id: str, quote: policy.Quote) -> dict[str, Any]:
+    def _order_body(self, event: Event, order_id: str, quote: policy.Quote) -> dict[str, Any]:
         return {
             "order_id": order_id,
-            "order_token": self.order_token(event_id, order_id),
+            "order_token": self.order_token(event, order_id),
             "status": "paid",
             "total_cents": quote.total_cents,
             "fees_cents": quote.fees_cents,
@@ -244,7 +316,7 @@ class CheckoutService:
         }
 
     async def _provider_op(self, payment_id: str, op: str) -> bool:
-        payment = await repo.get_payment(self.engine, payment_id)
+        payment = await payment_repo.get_payment(self.engine, payment_id)
         if payment is None or payment.provider_ref is None:
             return False
         provider = self.providers.get(payment.provider)
@@ -262,11 +334,11 @@ class CheckoutService:
 
     async def _void(self, payment_id: str) -> None:
         if await self._provider_op(payment_id, "void"):
-            await repo.payment_set(self.engine, payment_id, "voided")
+            await payment_repo.payment_set(self.engine, payment_id, "voided")
 
     async def _capture(self, payment_id: str) -> None:
         if await self._provider_op(payment_id, "capture"):
-            await repo.payment_set(self.engine, payment_id, "captured")
+            await payment_repo.payment_set(self.engine, payment_id, "captured")
 
     async def _release_after_refusal(self, event_id: str, hold_id: str) -> None:
         try:
@@ -287,7 +359,7 @@ class CheckoutService:
             grace_ms = self.settings.checkout_grace_seconds * 1000
             await self.inventory.begin_checkout(event.id, hold.hold_id, "", grace_ms)
             if card.provider == "cash":
-                payment_id = await repo.payment_create(
+                payment_id = await payment_repo.payment_create(
                     self.engine,
                     event_id=event.id,
                     hold_id=hold.hold_id,
@@ -297,7 +369,9 @@ class CheckoutService:
                     currency=quote.currency,
                     last4="",
                 )
-                await repo.payment_set(self.engine, payment_id, "captured", ref=f"cash:{actor}")
+                await payment_repo.payment_set(
+                    self.engine, payment_id, "captured", ref=f"cash:{actor}"
+                )
             else:
                 payment_id = await self._authorize(
                     event, hold, f"boxoffice:{hold.hold_id}", card, quote
@@ -364,7 +438,7 @@ async def refund(service: CheckoutService, order: repo.OrderRow, actor: str) -> 
     """
     if order.status == "refunded":
         return False
-    payment = await repo.order_payment(service.engine, order.order_id)
+    payment = await payment_repo.order_payment(service.engine, order.order_id)
     if payment is not None and payment.provider_ref and payment.status == "captured":
         provider = service.providers.get(payment.provider)
         if provider is not None:

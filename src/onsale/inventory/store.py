@@ -165,15 +165,34 @@ class InventoryStore:
         """Give a hold back. Raises NotFound, Forbidden, CheckoutInProgress."""
         return int(await self._run("release", event_id, [hold_id, entry]))
 
-    async def begin_checkout(self, event_id: str, hold_id: str, entry: str, grace_ms: int) -> Hold:
-        """Checkout step 1. Raises HoldExpired, Forbidden, Unavailable."""
+    async def begin_checkout(
+        self,
+        event_id: str,
+        hold_id: str,
+        entry: str,
+        grace_ms: int,
+        *,
+        claim: str = "",
+        max_declines: int = 0,
+    ) -> Hold:
+        """Checkout step 1, for the attempt named ``claim`` ("": no claim, as
+        at the box office); ``max_declines`` 0 sets no limit.
+
+        Raises NotFound (no such hold, as far as Redis remembers), HoldExpired
+        (it ended), Forbidden (another fan's), CheckoutInProgress (another
+        attempt claimed it), RateLimited (``max_declines`` declined already),
+        Unavailable.
+        """
         return Hold.from_record(
-            await self._run("begin_checkout", event_id, [hold_id, entry, grace_ms])
+            await self._run(
+                "begin_checkout", event_id, [hold_id, entry, grace_ms, claim, max_declines]
+            )
         )
 
-    async def abort_checkout(self, event_id: str, hold_id: str) -> None:
-        """Back from checkout to a plain hold. Raises HoldExpired if it ran out."""
-        await self._run("abort_checkout", event_id, [hold_id])
+    async def abort_checkout(self, event_id: str, hold_id: str, *, declined: bool = False) -> None:
+        """Back from checkout to a plain hold, ending the attempt's claim;
+        ``declined`` counts a declined payment. Raises HoldExpired if it ran out."""
+        await self._run("abort_checkout", event_id, [hold_id, "1" if declined else "0"])
 
     async def commit_sold(self, event_id: str, order_id: str, hold_id: str, sale: Sale) -> bool:
         """Checkout step 4; True if it changed anything (False: ran before)."""

@@ -15,14 +15,20 @@
 --  12 present    zset   queue entry -> when the shopper was last seen (ms)
 --  13 away       zset   queue entry -> session expiry (ms) of a shopper parked
 --                       as gone (see onsale/queue/lua/admit.lua)
+--  14 ended      zset   hold_id -> when it ended in ms (kept ENDED_KEEP_MS), so
+--                       that checkout tells a hold that ended from one that never was
 -- Hold record fields: e entry ("" at the box office), sec section, seats list
 -- (empty for GA), q places, x effective expiry ms, hx expiry of the hold itself
--- (x moves to now + grace during checkout), st "held" | "checkout".
+-- (x moves to now + grace during checkout), st "held" | "checkout"; during a
+-- checkout ck is the attempt that claimed it and cx when that claim lapses;
+-- d counts the payments declined on this hold.
 
 local K_META, K_SEATS, K_LAYOUT, K_GA = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_HOLDS, K_EXPIRIES, K_BY_ENTRY, K_BOUGHT = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local K_SOLD_ORDERS, K_REFUNDED, K_ACTIVE = KEYS[9], KEYS[10], KEYS[11]
-local K_PRESENT, K_AWAY = KEYS[12], KEYS[13]
+local K_PRESENT, K_AWAY, K_ENDED = KEYS[12], KEYS[13], KEYS[14]
+-- A day: longer than any hold and its checkout, short enough to stay small.
+local ENDED_KEEP_MS = 86400000
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -65,6 +71,9 @@ local function free_record(hold_id, h)
   -- (never HINCRBY by -n with n = 0: Lua prints it as "-0", not an integer)
   if n > 0 then redis.call('HINCRBY', K_META, 'held', -n) end
   redis.call('HDEL', K_HOLDS, hold_id)
+  local now = now_ms()
+  redis.call('ZADD', K_ENDED, now, hold_id)
+  redis.call('ZREMRANGEBYSCORE', K_ENDED, '-inf', now - ENDED_KEEP_MS)
   if h.e ~= '' and redis.call('HGET', K_BY_ENTRY, h.e) == hold_id then
     redis.call('HDEL', K_BY_ENTRY, h.e)
   end

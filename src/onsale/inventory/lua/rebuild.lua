@@ -34,7 +34,11 @@ end
 redis.call('HSET', K_META, 'capacity', capacity)
 if was_ready then return {'ok', 'configured'} end
 
-for _, sale in ipairs(cjson.decode(ARGV[2])) do
+local sold_orders = cjson.decode(ARGV[2])
+-- Built again mid-sale (Redis lost its data): the holds of before are gone
+-- unrecorded; begin_checkout answers hold_expired, not not_found, for a day.
+if #sold_orders > 0 then redis.call('HSET', K_META, 'rebuilt_ms', now_ms()) end
+for _, sale in ipairs(sold_orders) do
   if redis.call('HEXISTS', K_SOLD_ORDERS, sale.id) == 0 then mark_sold(sale.id, sale) end
 end
 

@@ -121,7 +121,11 @@ export class Checkout {
   }
 
   failed(err) {
-    if (err.code === "hold_expired") return this.on.holdGone("error.hold_expired");
+    // A 404 is a hold the server does not know (e.g. Redis lost it): to the
+    // fan it is gone all the same, so back to choosing seats.
+    if (err.code === "hold_expired" || err.code === "not_found") {
+      return this.on.holdGone("error.hold_expired");
+    }
     if (SESSION_CODES.includes(err.code)) return this.on.sessionOver(err);
     showError(errorText(err));
     if (err.code === "payment_declined") {

@@ -1,0 +1,161 @@
+"""Payment rows in Postgres: one per attempt to charge, with its provider's
+reference and status (pending -> authorized -> captured -> refunded, or
+declined / voided). The card's last four digits are all that is kept of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from onsale.checkout.repo import new_id
+from onsale.monitoring import timing
+from onsale.schema import payments
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: str
+    status: str
+    provider: str
+    provider_ref: str | None
+    order_id: str | None
+    amount_cents: int
+
+
+def _payment(row: Any) -> Payment:
+    return Payment(
+        row.id, row.status, row.provider, row.provider_ref, row.order_id, row.amount_cents
+    )
+
+
+@timing.postgres
+async def get_payment(engine: AsyncEngine, payment_id: str) -> Payment | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(payments).where(payments.c.id == payment_id))).first()
+    return _payment(row) if row else None
+
+
+@timing.postgres
+async def reusable_payment(engine: AsyncEngine, key: str, hold_id: str) -> Payment | None:
+    """An authorized payment of an earlier attempt with this key that has no
+    order yet: a retry reuses it instead of charging again (I3)."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(payments)
+                .where(
+                    payments.c.idempotency_key == key,
+                    payments.c.hold_id == hold_id,
+                    payments.c.status == "authorized",
+                    payments.c.order_id.is_(None),
+                )
+                .order_by(payments.c.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+    return _payment(row) if row else None
+
+
+@timing.postgres
+async def payment_create(
+    engine: AsyncEngine,
+    *,
+    event_id: str,
+    hold_id: str | None,
+    provider: str,
+    key: str,
+    amount_cents: int,
+    currency: str,
+    last4: str,
+) -> str:
+    payment_id = new_id("pay")
+    async with engine.begin() as conn:
+        await conn.execute(
+            payments.insert().values(
+                id=payment_id,
+                event_id=event_id,
+                hold_id=hold_id,
+                provider=provider,
+                idempotency_key=key,
+                amount_cents=amount_cents,
+                currency=currency,
+                card_last4=last4,
+                status="pending",
+            )
+        )
+    return payment_id
+
+
+@timing.postgres
+async def payment_set(
+    engine: AsyncEngine | AsyncConnection,
+    payment_id: str,
+    status: str,
+    *,
+    ref: str | None = None,
+) -> None:
+    values: dict[str, Any] = {"status": status, "updated_at": sa.func.now()}
+    if ref is not None:
+        values["provider_ref"] = ref
+    stmt = payments.update().where(payments.c.id == payment_id).values(**values)
+    if isinstance(engine, AsyncConnection):
+        await engine.execute(stmt)
+        return
+    async with engine.begin() as conn:
+        await conn.execute(stmt)
+
+
+@timing.postgres
+async def order_payment(engine: AsyncEngine, order_id: str) -> Payment | None:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(payments)
+                .where(payments.c.order_id == order_id)
+                .order_by(payments.c.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+    return _payment(row) if row else None
+
+
+@timing.postgres
+async def orphan_payments(engine: AsyncEngine, older_than: timedelta) -> list[Payment]:
+    """Payments begun but with no order, silent for ``older_than``."""
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(payments)
+                .where(
+                    payments.c.status.in_(("pending", "authorized")),
+                    payments.c.order_id.is_(None),
+                    payments.c.updated_at < sa.func.now() - older_than,
+                )
+                .limit(500)
+            )
+        ).all()
+    return [_payment(r) for r in rows]
+
+
+@timing.postgres
+async def uncaptured_paid(engine: AsyncEngine, settled: timedelta) -> list[Payment]:
+    """Authorized payments whose order was written ``settled`` ago or more:
+    their checkout died before capturing."""
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(payments)
+                .where(
+                    payments.c.status == "authorized",
+                    payments.c.order_id.is_not(None),
+                    payments.c.updated_at < sa.func.now() - settled,
+                )
+                .limit(500)
+            )
+        ).all()
+    return [_payment(r) for r in rows]
