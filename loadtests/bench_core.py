@@ -28,6 +28,7 @@ import uuid
 from typing import Any
 
 import httpx
+
 from scenario import event_body, free_port, serve_command
 
 CARD = {"provider": "test", "card_number": "4242424242424242"}

@@ -80,6 +80,7 @@ from typing import Any
 import asyncpg
 import httpx
 import redis
+
 from scenario import event_body, free_port, iso, serve_command
 
 LOADTESTS = Path(__file__).resolve().parent

@@ -80,9 +80,10 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from scenario import event_body, free_port, iso, serve_command
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
+
+from scenario import event_body, free_port, iso, serve_command
 
 MAX_SECONDS = 300.0
 MAX_SETTLE_SECONDS = 600.0

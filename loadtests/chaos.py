@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from chaos_backends import App, Backends, Proxy
 from chaos_faults import FAULTS_SECONDS, FIRST_FAULT, Timeline
 from chaos_report import (

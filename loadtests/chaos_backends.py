@@ -23,9 +23,9 @@ from pathlib import Path
 
 import httpx
 import redis
-from scenario import free_port, serve_command
 
 from onsale.embedded import EmbeddedServers, start_embedded
+from scenario import free_port, serve_command
 
 
 def alive(pid: int) -> bool:

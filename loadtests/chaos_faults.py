@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+
 from chaos_backends import App, Backends, alive
 from chaos_report import Fault
 

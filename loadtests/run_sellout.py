@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from scenario import event_body, free_port, serve_command, server_longest_stall, stall_problems
 
 from onsale.embedded import start_embedded
+from scenario import event_body, free_port, serve_command, server_longest_stall, stall_problems
 
 HERE = Path(__file__).resolve().parent
 
@@ -338,7 +338,7 @@ def main() -> int:
         }
         record = read_record(work / "record")
         problems = check_record(record, orders) + server_errors(work / "stats_failures.csv")
-        report = (
+        report: dict[str, Any] = (
             verify(env, event_id)
             if server
             else {"ok": True, "violations": [], "skipped": "remote server"}

@@ -47,6 +47,24 @@ TABLES = (
 )
 
 
+# Markers by directory, so that `make test-fast` (-m "not slow and not e2e and
+# not load") leaves out the Locust sell-out, the chaos run and the browser tests
+# without each file having to say so.
+MARKS_BY_DIRECTORY = {"load": "load", "e2e": "e2e"}
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            top = item.path.resolve().relative_to(TESTS).parts[0]
+        except (ValueError, IndexError):
+            continue
+        mark = MARKS_BY_DIRECTORY.get(top)
+        if mark:
+            item.add_marker(mark)
+
+
 def _with_db(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
