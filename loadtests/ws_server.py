@@ -66,7 +66,7 @@ class BenchEvent:
 
 
 def create_event(http: httpx.Client, admin_token: str) -> BenchEvent:
-    """A new venue's new event, admitting (almost) nobody until _set_rate."""
+    """A new venue's new event, admitting (almost) nobody until set_rate."""
     venue = http.post(
         "/api/admin/venues",
         headers={"Authorization": f"Bearer {admin_token}"},
