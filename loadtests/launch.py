@@ -29,6 +29,7 @@ from types import TracebackType
 
 import httpx
 
+import procstat
 from scenario import free_port, serve_command
 
 # Every fan of a load run comes from 127.0.0.1: the per-address join limit
@@ -119,18 +120,17 @@ class Server:
         return f"the server on :{self.port} was not ready within {timeout:.0f} s{self.log_tail()}"
 
     def stop(self, grace: float = 20.0) -> None:
-        """SIGTERM to the process group (uvicorn stops its workers), SIGKILL
-        after ``grace`` s; workers left behind are killed too."""
+        """SIGTERM to the process group (uvicorn stops its workers; a worker
+        whose leader already died gets it too), SIGKILL after ``grace`` s."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            _signal_group(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                _signal_group(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        _reap_group(self.proc.pid)
+        _signal_group(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            _signal_group(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        _reap_group(self.proc.pid, grace)
 
     def kill(self) -> int:
         """SIGKILL to the process group: no shutdown, no goodbye to its
@@ -190,13 +190,12 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _reap_group(pgid: int, wait: float = 10.0) -> None:
-    """Workers left in the group after its leader exited: wait, then kill."""
+def _reap_group(pgid: int, wait: float) -> None:
+    """Workers left in the group after its leader exited (they had SIGTERM):
+    wait for them, then kill them."""
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
+        if not procstat.group_alive(pgid):
             return
-        time.sleep(0.2)
+        time.sleep(0.1)
     _signal_group(pgid, signal.SIGKILL)

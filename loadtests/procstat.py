@@ -21,12 +21,13 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 @dataclass(frozen=True)
 class ProcStat:
     """The fields of /proc/<pid>/stat the benches use (proc(5) numbering:
-    comm 2, state 3, ppid 4, utime 14, stime 15)."""
+    comm 2, state 3, ppid 4, pgrp 5, utime 14, stime 15)."""
 
     pid: int
     comm: str
     state: str
     ppid: int
+    pgrp: int
     utime_ticks: int
     stime_ticks: int
 
@@ -40,7 +41,7 @@ def parse_stat(pid: int, raw: str) -> ProcStat:
     parentheses: the fields after it start past the last ")"."""
     comm = raw[raw.index("(") + 1 : raw.rindex(")")]
     rest = raw[raw.rindex(")") + 2 :].split()
-    return ProcStat(pid, comm, rest[0], int(rest[1]), int(rest[11]), int(rest[12]))
+    return ProcStat(pid, comm, rest[0], int(rest[1]), int(rest[2]), int(rest[11]), int(rest[12]))
 
 
 def stat(pid: int) -> ProcStat | None:
@@ -70,6 +71,12 @@ def alive(pid: int) -> bool:
     """True if ``pid`` runs; a zombie (exited, not yet reaped, as a daemonized
     postmaster is in a container without init) counts as gone."""
     return state(pid) not in ("?", "Z", "X")
+
+
+def group_alive(pgid: int) -> bool:
+    """True while a process of group ``pgid`` runs (zombies waiting for init to
+    reap them do not count)."""
+    return any(s.pgrp == pgid and s.state not in ("Z", "X") for s in all_stats().values())
 
 
 def tree(root: int, stats: dict[int, ProcStat] | None = None) -> list[int]:

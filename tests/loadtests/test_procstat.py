@@ -15,7 +15,7 @@ RAW = "4242 (a) b (c) S 17 4242 4242 0 -1 4194560 500 0 0 0 250 50 1 2 20 0 3 0 
 
 def test_parse_stat_reads_the_fields_after_the_last_parenthesis() -> None:
     s = procstat.parse_stat(4242, RAW)
-    assert (s.pid, s.comm, s.state, s.ppid) == (4242, "a) b (c", "S", 17)
+    assert (s.pid, s.comm, s.state, s.ppid, s.pgrp) == (4242, "a) b (c", "S", 17, 4242)
     assert (s.utime_ticks, s.stime_ticks) == (250, 50)
     assert s.cpu_seconds == 300 / procstat.CLK_TCK
 
