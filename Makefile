@@ -1,10 +1,11 @@
-# Two commands: `make demo` runs the main job, `make test` the whole suite.
+# Two commands: `make demo` runs the main job, `make test` the whole suite
+# (`make test-fast`: the edit-test loop, without the load, chaos and browser runs).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test lint typecheck loadtest chaos clean
+.PHONY: demo serve test test-fast lint typecheck loadtest chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,14 +20,19 @@ serve: $(STAMP)
 	$(BIN)/onsale serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests loadtests
+	$(BIN)/ruff format --check src tests loadtests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) lint typecheck
 	$(BIN)/pytest
+
+# Unit and integration tests only: the markers come from tests/conftest.py
+# (tests/load: load, tests/e2e: e2e; the longest integration runs: slow).
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow and not e2e and not load"
 
 loadtest: $(STAMP)
 	$(BIN)/python loadtests/run_sellout.py

@@ -4,9 +4,11 @@ outside over HTTP (loopback only).
     python loadtests/bench_core.py                 # starts `onsale serve` itself
     python loadtests/bench_core.py --url http://127.0.0.1:8000 --admin-token T
 
-Without --url it starts `onsale serve --workers N` on a free port against the
-services named by ONSALE_REDIS_URL / ONSALE_DATABASE_URL (or embedded ones),
-creates a venue and an event, admits the shoppers, then:
+Without --url it starts `onsale serve --workers N` on a free port (loadtests/
+launch.py: ONSALE_JOIN_RATE_PER_MINUTE=0, as every shopper joins from
+127.0.0.1) against the services named by ONSALE_REDIS_URL /
+ONSALE_DATABASE_URL (or embedded ones); with --url the server must run with
+ONSALE_JOIN_RATE_PER_MINUTE=0 too. It creates a venue and an event, admits the shoppers, then:
 - holds: C concurrent shoppers each re-hold a GA place again and again (a new
   hold replaces the last one) for --seconds;
 - checkouts: every shopper holds one seat and pays, C at a time.
@@ -19,16 +21,17 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import secrets
 import statistics
-import subprocess
 import time
 import uuid
 from typing import Any
 
 import httpx
-from scenario import event_body, free_port, serve_command
+
+import launch
+import procstat
+from scenario import event_body
 
 CARD = {"provider": "test", "card_number": "4242424242424242"}
 
@@ -131,26 +134,6 @@ async def _checkouts(client: httpx.AsyncClient, event_id: str, tokens: list[str]
     return _summary(latencies, time.monotonic() - started, errors)
 
 
-def _start_server(workers: int, admin_token: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "ONSALE_ADMIN_TOKEN": admin_token, "ONSALE_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen(
-        serve_command(port, workers),
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError("the server did not become ready within 60 s")
-
-
 async def run(url: str, admin_token: str, shoppers: int, seconds: float) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=shoppers, max_keepalive_connections=shoppers)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
@@ -169,18 +152,16 @@ async def run(url: str, admin_token: str, shoppers: int, seconds: float) -> dict
             )
         ).json()
         tokens = await _admit(client, event["id"], shoppers)
-        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu0 = procstat.cpu_seconds([os.getpid()])
         holds = await _holds(client, event["id"], tokens, seconds)
         checkouts = await _checkouts(client, event["id"], tokens)
-        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu1 = procstat.cpu_seconds([os.getpid()])
     return {
         "url": url,
         "shoppers": shoppers,
         "holds": holds,
         "checkouts": checkouts,
-        "client_cpu_seconds": round(
-            cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 1
-        ),
+        "client_cpu_seconds": round(cpu1 - cpu0, 1),
     }
 
 
@@ -194,19 +175,23 @@ def main() -> int:
     parser.add_argument("--shoppers", type=int, default=64, help="concurrent connections")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the hold run")
     args = parser.parse_args()
-    proc = None
+    server = None
     url, token = args.url, args.admin_token
     if url is None:
+        # Its own server, started as every bench starts one: every shopper
+        # joins from 127.0.0.1, so without the launcher's
+        # ONSALE_JOIN_RATE_PER_MINUTE=0 the per-address join limit refused
+        # all but the first few joins.
         token = token or secrets.token_urlsafe(16)
-        proc, url = _start_server(args.workers, token)
+        server = launch.onsale(launch.onsale_env(token), workers=args.workers).start()
+        url = server.url
     try:
         report = asyncio.run(run(url, token, args.shoppers, min(args.seconds, 120.0)))
-        report["workers"] = args.workers if proc else None
+        report["workers"] = args.workers if server else None
         print(json.dumps(report, indent=2))
     finally:
-        if proc:
-            proc.terminate()
-            proc.wait(timeout=30)
+        if server:
+            server.stop()
     return 0
 
 

@@ -48,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+import launch
 from chaos_backends import App, Backends, Proxy
 from chaos_faults import FAULTS_SECONDS, FIRST_FAULT, Timeline
 from chaos_report import (
@@ -174,17 +176,17 @@ class Stack:
     def start(self, workers: int) -> None:
         self.backends = b = Backends(self.work / "backends")
         self.say(f"own Redis on :{b.redis_port}, own Postgres at {b.database_url}")
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("ONSALE_")},
-            "ONSALE_REDIS_URL": b.redis_url,
-            "ONSALE_DATABASE_URL": b.database_url,
-            "ONSALE_SECRET_KEY": secrets.token_urlsafe(32),  # one for all app processes
-            "ONSALE_ADMIN_TOKEN": self.admin_token,
-            "ONSALE_JOIN_RATE_PER_MINUTE": "0",  # every fan comes from 127.0.0.1
-            "ONSALE_LOG_LEVEL": "WARNING",
-            "ONSALE_RECONCILE_SETTLE_SECONDS": str(SETTLE_SECONDS),
-            "ONSALE_RECONCILE_INTERVAL_SECONDS": "1",
-        }
+        # None of the machine's ONSALE_ settings: the run's own backends only.
+        # launch.onsale_env adds one secret key for all app processes, no
+        # per-address join limit (every fan comes from 127.0.0.1), warnings only.
+        self.env = launch.onsale_env(
+            self.admin_token,
+            base={k: v for k, v in os.environ.items() if not k.startswith("ONSALE_")},
+            ONSALE_REDIS_URL=b.redis_url,
+            ONSALE_DATABASE_URL=b.database_url,
+            ONSALE_RECONCILE_SETTLE_SECONDS=str(SETTLE_SECONDS),
+            ONSALE_RECONCILE_INTERVAL_SECONDS="1",
+        )
         for i in range(max(workers, 2)):
             app = App(free_port(), self.work / f"app-{i + 1}", self.env)
             app.start()  # one at a time: each runs the migrations first

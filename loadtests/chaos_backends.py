@@ -16,26 +16,15 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import redis
-from scenario import free_port, serve_command
 
+import launch
 from onsale.embedded import EmbeddedServers, start_embedded
-
-
-def alive(pid: int) -> bool:
-    """True if ``pid`` runs; a zombie (exited, not yet reaped by a container's
-    init, as a daemonized postmaster is) counts as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+from scenario import free_port
 
 
 class Backends:
@@ -109,17 +98,22 @@ class Backends:
 
 @dataclass
 class App:
-    """One `onsale serve` process on its own port, log and metrics folder."""
+    """One `onsale serve` process on its own port, log and metrics folder,
+    started (and started again after a kill) by loadtests/launch.py."""
 
     port: int
     folder: Path
     env: dict[str, str]
-    proc: subprocess.Popen[bytes] | None = None
+    server: launch.Server | None = None
     pids: list[int] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.server.proc if self.server else None
 
     def start(self, timeout: float = 60) -> None:
         """Start and wait for /readyz.
@@ -130,40 +124,21 @@ class App:
         self.folder.mkdir(parents=True, exist_ok=True)
         env = {**self.env, "ONSALE_DATA_DIR": str(self.folder)}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        log = (self.folder / "app.log").open("ab")
-        self.proc = subprocess.Popen(
-            serve_command(self.port),
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        log.close()
-        self.pids.append(self.proc.pid)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"onsale serve on port {self.port} did not become ready: {self.log()}")
+        self.server = launch.onsale(env, port=self.port, log=self.folder / "app.log")
+        try:
+            self.server.start(timeout)
+        finally:
+            if self.server.proc:
+                self.pids.append(self.server.proc.pid)
 
     def kill(self) -> int:
         """SIGKILL: no shutdown, no goodbye to its websockets. The dead PID."""
-        assert self.proc
-        self.proc.kill()
-        self.proc.wait()
-        return self.proc.pid
+        assert self.server
+        return self.server.kill()
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.server:
+            self.server.stop(grace=15)
 
     def log(self, tail: int = 4000) -> str:
         try:

@@ -7,12 +7,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import redis
-from chaos_backends import App, Backends, alive
+
+from chaos_backends import App, Backends
 from chaos_report import Fault
+from procstat import alive
+from procstat import state as _proc_state
 
 FIRST_FAULT = 4.0  # seconds after the opening: the "before" phase
 APP_DOWN = 2.0
@@ -130,11 +132,3 @@ def _dbsize(port: int) -> int | None:
         return None
     finally:
         client.close()
-
-
-def _proc_state(pid: int) -> str:
-    """The process state letter from /proc (T: stopped, S: sleeping)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return "?"

@@ -51,6 +51,7 @@ import websocket
 from locust import FastHttpUser, User, between, events, task
 from locust.exception import StopUser
 from locust.runners import WorkerRunner
+
 from scenario import server_longest_stall
 
 EVENT = os.environ.get("ONSALE_LT_EVENT", "")
@@ -190,7 +191,7 @@ class Fan(FastHttpUser):
             return None, _retryable(r)
 
     def _ws_url(self, token: str) -> str:
-        base = self.host.replace("http://", "ws://").replace("https://", "wss://")
+        base = (self.host or "").replace("http://", "ws://").replace("https://", "wss://")
         return f"{base}/ws/events/{EVENT}/queue?token={token}"
 
     def _wait(self, fan: dict[str, Any]) -> str | None:

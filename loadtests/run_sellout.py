@@ -41,9 +41,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from scenario import event_body, free_port, serve_command, server_longest_stall, stall_problems
 
+import launch
 from onsale.embedded import start_embedded
+from scenario import event_body, server_longest_stall, stall_problems
 
 HERE = Path(__file__).resolve().parent
 
@@ -67,24 +68,6 @@ def sellout_event(
         closes_in=timedelta(days=6),
         hold_seconds=60,
     )
-
-
-def start_server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(serve_command(port), env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.3)
-    proc.terminate()
-    raise SystemExit("the server did not become ready")
 
 
 def create_event(url: str, admin_token: str, body: dict[str, Any]) -> tuple[str, str]:
@@ -284,18 +267,11 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="onsale-sellout-"))
     token = args.admin_token or secrets.token_urlsafe(16)
-    env = {
-        **os.environ,
-        "ONSALE_ADMIN_TOKEN": token,
-        "ONSALE_JOIN_RATE_PER_MINUTE": "0",
-        "ONSALE_LOG_LEVEL": "WARNING",
-        "ONSALE_DATA_DIR": str(work / "data"),
-    }
+    env = launch.onsale_env(token, ONSALE_DATA_DIR=str(work / "data"))
     server = None
     backends = None
     url = args.url
     if url is None:
-        env.setdefault("ONSALE_SECRET_KEY", secrets.token_urlsafe(32))
         if not (env.get("ONSALE_REDIS_URL") and env.get("ONSALE_DATABASE_URL")):
             # Started here, not by `onsale serve`: `onsale verify` needs them
             # too, and a data folder serves one process at a time.
@@ -304,7 +280,8 @@ def main() -> int:
             env["ONSALE_DATABASE_URL"] = env.get("ONSALE_DATABASE_URL") or str(
                 backends.database_url
             )
-        server, url = start_server(env)
+        server = launch.onsale(env).start()
+        url = server.url
     try:
         event_id, venue_key = create_event(
             url, token, sellout_event(ga=args.ga, rows=args.rows, opens_in=3, rate=args.rate)
@@ -338,7 +315,7 @@ def main() -> int:
         }
         record = read_record(work / "record")
         problems = check_record(record, orders) + server_errors(work / "stats_failures.csv")
-        report = (
+        report: dict[str, Any] = (
             verify(env, event_id)
             if server
             else {"ok": True, "violations": [], "skipped": "remote server"}
@@ -366,11 +343,7 @@ def main() -> int:
         return 0 if verdict["ok"] else 1
     finally:
         if server:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            server.stop()
         if backends:
             backends.stop()
 

@@ -47,6 +47,43 @@ TABLES = (
 )
 
 
+# Markers by directory, so that `make test-fast` (-m "not slow and not e2e and
+# not load") leaves out the Locust sell-out, the chaos run and the browser tests
+# without each file having to say so.
+MARKS_BY_DIRECTORY = {"load": "load", "e2e": "e2e"}
+# The fast lane's slowest tests (3 s and more each on a busy 2-core machine:
+# several server processes, hundreds of fans, deliberate waits or a slow KDF),
+# marked `slow` here (file::test, every parameter) so that their files stay as
+# they are; `make test` still runs them.
+SLOW_TESTS = {
+    "integration/test_queue_durability.py::test_two_live_processes_lose_no_place_when_redis_is_wiped",
+    "integration/test_waiting_room.py::test_the_prequeue_draw_is_fair_and_anyone_can_check_it",
+    "integration/test_cli.py::test_verify_draw_recomputes_the_revealed_order",
+    "integration/test_multiprocess.py::test_two_processes_are_one_waiting_room",
+    "integration/test_hostile_input.py::test_fuzz_holds",
+    "integration/test_hostile_input.py::test_fuzz_events_and_venues",
+    "integration/test_hostile_input.py::test_fuzz_checkout",
+    "security/test_request_limits.py::test_a_trickled_request_head_is_cut_off_and_a_slow_body_is_not",
+    "security/test_production_settings.py::test_production_turns_the_test_provider_off",
+    "security/test_card_hash.py::test_the_stored_hash_does_not_give_the_card_away",
+}
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            where = item.path.resolve().relative_to(TESTS)
+        except ValueError:
+            continue
+        mark = MARKS_BY_DIRECTORY.get(where.parts[0])
+        if mark:
+            item.add_marker(mark)
+        name = getattr(item, "originalname", item.name)
+        if f"{where.as_posix()}::{name}" in SLOW_TESTS:
+            item.add_marker("slow")
+
+
 def _with_db(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
