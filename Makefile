@@ -29,10 +29,11 @@ typecheck: $(STAMP)
 test: $(STAMP) lint typecheck
 	$(BIN)/pytest
 
-# Unit and integration tests only: the markers come from tests/conftest.py
+# Unit and integration tests only, on two pytest-xdist workers (each its own
+# test database and Redis index); the markers come from tests/conftest.py
 # (tests/load: load, tests/e2e: e2e; the longest integration runs: slow).
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not slow and not e2e and not load"
+	$(BIN)/pytest -n 2 -m "not slow and not e2e and not load"
 
 loadtest: $(STAMP)
 	$(BIN)/python loadtests/run_sellout.py

@@ -30,8 +30,11 @@ from onsale.runtime import Runtime
 from onsale.settings import Secret, Settings
 
 # Overridable so that several test runs can share one machine's servers.
-TEST_DB = os.environ.get("ONSALE_TEST_DB_NAME", "onsale_test")
-TEST_REDIS_DB = int(os.environ.get("ONSALE_TEST_REDIS_DB", "15"))
+# With pytest-xdist (make test-fast), each worker gets its own database and
+# Redis index: gw0 the base ones, gw1 the next database name and index 14...
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+TEST_DB = os.environ.get("ONSALE_TEST_DB_NAME", "onsale_test") + (f"_{_WORKER}" if _WORKER else "")
+TEST_REDIS_DB = int(os.environ.get("ONSALE_TEST_REDIS_DB", "15")) - _WORKER
 ADMIN_TOKEN = "test-platform-token"
 TABLES = (
     "audit_log",
