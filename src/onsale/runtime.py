@@ -14,19 +14,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale import db
 from onsale import redis as redis_conn
-from onsale.admin.service import EventService
+from onsale.admin.service import VenueService
 from onsale.checkout.payments import PaymentProvider, TestProvider
 from onsale.checkout.reconciler import Reconciler
 from onsale.checkout.service import CheckoutService
 from onsale.embedded import EmbeddedServers, start_embedded
+from onsale.events.catalog import EventCatalog
+from onsale.events.repo import live_now
 from onsale.http import classify
 from onsale.inventory.service import InventoryService
 from onsale.inventory.store import InventoryStore
 from onsale.monitoring.collector import EventCollector, monitoring_engine
 from onsale.queue.fanout import FanOut
 from onsale.queue.guard import Guard
+from onsale.queue.repo import create_draw
 from onsale.queue.service import QueueService
 from onsale.queue.store import QueueStore
+from onsale.recovery import Recovery
 from onsale.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,7 +65,9 @@ class Runtime:
     settings: Settings
     redis: redis_conn.AnyRedis
     engine: AsyncEngine
-    events: EventService
+    events: EventCatalog
+    venues: VenueService
+    recovery: Recovery
     inventory: InventoryService
     queue: QueueService
     checkout: CheckoutService
@@ -100,21 +106,35 @@ class Runtime:
         providers = payment_providers(settings)
         inventory_store = InventoryStore(client, settings.redis_prefix)
         queue_store = QueueStore(client, settings.redis_prefix)
-        events = EventService(engine, inventory_store, queue_store)
-        queue = QueueService(queue_store, events, settings.secret_key.reveal().encode())
+        mon_engine = monitoring_engine(settings.database_url) if settings.database_url else engine
+        recovery = Recovery(engine, inventory_store, queue_store)
+        events = EventCatalog(engine, on_insert=create_draw, on_saved=recovery.prepare_redis)
+        queue = QueueService(
+            queue_store,
+            events,
+            settings.secret_key.reveal().encode(),
+            engine=engine,
+            prepare_redis=recovery.prepare_redis,
+            reclaim=inventory_store.reclaim,
+        )
         return cls(
             settings=settings,
             redis=client,
             engine=engine,
             events=events,
+            venues=VenueService(engine),
+            recovery=recovery,
             inventory=InventoryService(
-                inventory_store, events, seat_map_seconds=settings.seat_map_cache_seconds
+                inventory_store,
+                recovery.prepare_redis,
+                seat_map_seconds=settings.seat_map_cache_seconds,
             ),
             queue=queue,
             checkout=CheckoutService(engine, inventory_store, providers, settings),
             reconciler=Reconciler(
                 events,
-                inventory_store,
+                engine,
+                recovery.repair,
                 providers,
                 timedelta(seconds=settings.orphan_payment_seconds),
                 timedelta(seconds=settings.reconcile_settle_seconds),
@@ -128,9 +148,7 @@ class Runtime:
                 settings.join_rate_per_minute,
             ),
             collector=EventCollector(
-                monitoring_engine(settings.database_url) if settings.database_url else engine,
-                client,
-                settings.redis_prefix,
+                mon_engine, client, settings.redis_prefix, live_events=live_now(mon_engine)
             ),
         )
 

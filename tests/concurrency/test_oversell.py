@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from onsale.admin.policy import Event
 from onsale.checkout import repo as checkout_repo
 from onsale.errors import OnsaleError
+from onsale.events.policy import Event
 from onsale.inventory import store as inventory_store
 from onsale.inventory.store import Hold
 from onsale.runtime import Runtime

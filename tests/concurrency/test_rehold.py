@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from onsale.admin.policy import Event
 from onsale.errors import OnsaleError
+from onsale.events.policy import Event
 from onsale.inventory import store as inventory_store
 from onsale.runtime import Runtime
 from tests.concurrency.test_oversell import _shoppers

@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 
 from onsale import faults
-from onsale.admin.policy import Event
 from onsale.checkout.payments import TestProvider
 from onsale.errors import Forbidden, SeatsUnavailable
+from onsale.events.policy import Event
 from onsale.inventory.store import Hold
 from onsale.runtime import Runtime
 from onsale.verify import verify_event

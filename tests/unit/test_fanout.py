@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from onsale.admin.policy import Event
+from onsale.events.policy import Event
 from onsale.queue import eager
 from onsale.queue.fanout import (
     SEND_TIMEOUT_SECONDS,

@@ -13,11 +13,11 @@ from starlette.routing import Route
 from onsale.admin.export import orders_csv
 from onsale.admin.key_routes import caller_key
 from onsale.admin.key_routes import routes as key_routes
-from onsale.admin.policy import Event
-from onsale.admin.service import event_json
 from onsale.checkout import repo as orders_repo
 from onsale.checkout.service import order_json, refund
 from onsale.errors import NotFound, Unauthorized
+from onsale.events.catalog import event_json
+from onsale.events.policy import Event
 from onsale.http import JSON, path_param, read_json, runtime_of, same_secret, token_of
 from onsale.inventory.routes import public_event
 from onsale.inventory.service import hold_json
@@ -40,7 +40,7 @@ async def create_venue(request: Request) -> Response:
     if not same_secret(token_of(request), rt.settings.admin_token.reveal()):
         raise Unauthorized("The platform token is required")
     body = await read_json(request, rt.settings.max_body_bytes)
-    return JSON(await rt.events.create_venue(body), status_code=201)
+    return JSON(await rt.venues.create_venue(body), status_code=201)
 
 
 async def create_event(request: Request) -> Response:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from onsale.admin.policy import EventSpec
 from onsale.errors import ValidationFailed
+from onsale.events.policy import EventSpec
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 # Providers whose addresses ignore dots in the local part.

@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from onsale.admin.repo import audit
+from onsale.audit import audit
 from onsale.checkout import idempotency
 from onsale.checkout.policy import Buyer, Quote
 from onsale.errors import HoldExpired, LimitExceeded, SeatsUnavailable
+from onsale.inventory.store import Sale
 from onsale.monitoring import timing
 from onsale.schema import orders, payments, sections, tickets
 
@@ -380,3 +381,10 @@ async def mark_refunded(engine: AsyncEngine, order: OrderRow, actor: str) -> boo
             details={"total_cents": order.total_cents},
         )
     return True
+
+
+def sale_of(order: OrderRow) -> Sale:
+    """What a stored order bought, as the inventory scripts take it."""
+    live = [t for t in order.tickets if t.status == "live"] or list(order.tickets)
+    seats = tuple(t.seat for t in live if t.seat)
+    return Sale(live[0].section if live else "", seats, len(live), order.queue_entry or "")

@@ -31,8 +31,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale import faults, tokens
-from onsale.admin.policy import Event, iso
-from onsale.admin.service import sale_of
 from onsale.checkout import idempotency, payment_repo, policy, repo
 from onsale.checkout.payments import PaymentError, PaymentProvider
 from onsale.errors import (
@@ -44,6 +42,7 @@ from onsale.errors import (
     Unavailable,
     ValidationFailed,
 )
+from onsale.events.policy import Event, iso
 from onsale.inventory.store import Hold, InventoryStore, Sale
 from onsale.monitoring import logs, metrics, timing
 from onsale.settings import Settings
@@ -449,7 +448,7 @@ async def refund(service: CheckoutService, order: repo.OrderRow, actor: str) -> 
                 raise Unavailable("The payment provider could not refund now") from exc
     changed = await repo.mark_refunded(service.engine, order, actor)
     try:
-        await service.inventory.refund(order.event_id, order.order_id, sale_of(order))
+        await service.inventory.refund(order.event_id, order.order_id, repo.sale_of(order))
     except Exception:  # the reconciler replays refunds Redis missed
         log.exception(
             "refund in Redis failed; the reconciler will replay it",

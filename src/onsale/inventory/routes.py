@@ -13,8 +13,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope
 
 from onsale import tokens
-from onsale.admin.policy import Event, spec_to_json
 from onsale.errors import Forbidden, Unauthorized
+from onsale.events.policy import Event, spec_to_json
 from onsale.http import (
     JSON,
     HotRoute,

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from onsale.admin.policy import Event
-from onsale.admin.service import EventService
 from onsale.errors import SaleNotOpen, Unavailable, ValidationFailed
+from onsale.events.catalog import PrepareRedis
+from onsale.events.policy import Event
 from onsale.inventory import policy
 from onsale.inventory.seatmap import CACHE_SECONDS, SeatMapCache
 from onsale.inventory.store import Hold, InventoryStore
@@ -30,7 +30,8 @@ def new_hold_id() -> str:
 @dataclass
 class InventoryService:
     store: InventoryStore
-    events: EventService
+    # Makes Redis hold an event's inventory again (onsale.recovery).
+    prepare_redis: PrepareRedis
     # How long one reading of the seat states serves the seat map requests.
     seat_map_seconds: float = CACHE_SECONDS
     seat_maps: SeatMapCache = field(init=False)
@@ -64,7 +65,7 @@ class InventoryService:
         except Unavailable:
             # Redis lost the event (restart, flush): rebuild it from Postgres,
             # which refuses holds until sold seats are marked again, then retry.
-            await self.events.prepare_redis(event)
+            await self.prepare_redis(event)
             return await self.store.hold(event.id, hold_id, entry, request, boxoffice=boxoffice)
 
     async def release(self, event_id: str, hold_id: str, entry: str) -> int:

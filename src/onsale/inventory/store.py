@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from onsale.admin.policy import EventSpec
 from onsale.errors import SCRIPT_ERRORS, OnsaleError, SeatsUnavailable
+from onsale.events.policy import EventSpec
 from onsale.inventory import unsafe
 from onsale.inventory.policy import HoldRequest
 from onsale.keys import EventKeys, event_keys

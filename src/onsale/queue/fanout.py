@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from onsale.admin.policy import Event
+from onsale.events.policy import Event
 from onsale.monitoring import metrics
 from onsale.queue import eager
 from onsale.queue.estimate import Outlook, RateMeter, Speeds, release_wait

@@ -23,10 +23,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from onsale import db, tokens
-from onsale.admin.policy import Event
-from onsale.admin.service import EventService
 from onsale.errors import NotFound, Unauthorized, Unavailable
+from onsale.events.catalog import EventCatalog, PrepareRedis
+from onsale.events.policy import Event
 from onsale.monitoring import metrics
 from onsale.queue import draw, policy, repo
 from onsale.queue.estimate import RateMeter, estimate, likely_sold_out, release_wait
@@ -43,10 +45,6 @@ log = logging.getLogger(__name__)
 
 DRAW_ATTEMPTS = 5
 QUEUE_TOKEN_GRACE_SECONDS = 24 * 3600
-# Test-only switch (the negative control of tests/integration/
-# test_queue_durability.py): off, a Redis that lost its data loses every
-# waiting fan's place, as before places were made durable.
-DURABLE_PLACES = True
 # Numbers reserved in Postgres at a time: one write per this many joins (the
 # next block is reserved when half of one is left, so no join waits). After a
 # loss, numbering resumes past the block: at most this many numbers are
@@ -75,8 +73,17 @@ class JoinResult:
 @dataclass
 class QueueService:
     store: QueueStore
-    events: EventService
+    events: EventCatalog
     secret: bytes
+    engine: AsyncEngine
+    # Makes Redis hold an event's settings and inventory (onsale.recovery).
+    prepare_redis: PrepareRedis
+    # Frees an event's expired holds before admission counts the stock.
+    reclaim: Callable[[str], Awaitable[object]]
+    # Off only in the negative controls of tests/integration/
+    # test_queue_durability.py: a Redis that lost its data then loses every
+    # waiting fan's place, as before places were made durable.
+    durable_places: bool = True
     # Serving-number samples per event, taken at each admission step.
     meters: dict[str, RateMeter] = field(default_factory=dict)
     # Per event: (serving, next) at this process's last admission step, and
@@ -129,7 +136,7 @@ class QueueService:
                 reserve = functools.partial(self._reserve, event.id, need.number)
                 await self._once("reserve", event.id, reserve)
             except Unavailable:
-                await self.events.prepare_redis(event)
+                await self.prepare_redis(event)
         raise Unavailable("The queue is busy opening, retry shortly")
 
     def _start(
@@ -160,7 +167,7 @@ class QueueService:
         numbering resumes past every number a token may carry."""
         upto = number + RESERVE_BLOCK
         try:
-            await repo.reserve(self.events.engine, event_id, upto)
+            await repo.reserve(self.engine, event_id, upto)
         except Exception as exc:
             if not db.unavailable(exc):
                 raise
@@ -182,11 +189,11 @@ class QueueService:
 
     async def _restore(self, event_id: str, *, force: bool = False) -> None:
         event = await self.events.get(event_id)
-        await self.events.prepare_redis(event)
+        await self.prepare_redis(event)
         places, drawn = repo.Places(), None
-        if DURABLE_PLACES:
-            places = await repo.get_places(self.events.engine, event_id)
-            record = await repo.get_draw(self.events.engine, event_id)
+        if self.durable_places:
+            places = await repo.get_places(self.engine, event_id)
+            record = await repo.get_draw(self.engine, event_id)
             drawn = record.entries if record else None
         after_loss = places != repo.Places() or drawn is not None
         restored = await self.store.restore(
@@ -194,7 +201,7 @@ class QueueService:
             serving=places.serving,
             reserved=places.reserved,
             drawn=drawn,
-            durable=DURABLE_PLACES,
+            durable=self.durable_places,
             return_ms=int(RETURN_SECONDS * 1000),
             after_loss=after_loss,
             force=force,
@@ -212,7 +219,7 @@ class QueueService:
     async def draw(self, event: Event) -> bool:
         """Number the pre-queue in a random order once the sale opens; True if
         this call drew it (any process may call it; only one draw happens)."""
-        record = await repo.ensure_draw(self.events.engine, event.id)
+        record = await repo.ensure_draw(self.engine, event.id)
         for _ in range(DRAW_ATTEMPTS):
             order = draw.order(record.seed, await self.store.prequeue(event.id))
             try:
@@ -220,7 +227,7 @@ class QueueService:
             except DrawStale:
                 continue
             if drawn:
-                await repo.save_drawn(self.events.engine, event.id, order)
+                await repo.save_drawn(self.engine, event.id, order)
                 log.info("pre-queue of %s drawn: %d entries", event.id, len(order))
             return drawn
         return False
@@ -228,7 +235,7 @@ class QueueService:
     async def reveal(self, event: Event) -> dict[str, Any]:
         """The draw as anyone may check it: the commitment from the start, the
         seed and the drawn order once the sale has opened."""
-        record = await repo.ensure_draw(self.events.engine, event.id)
+        record = await repo.ensure_draw(self.engine, event.id)
         out: dict[str, Any] = {
             "event_id": event.id,
             "commitment": record.commitment,
@@ -238,7 +245,7 @@ class QueueService:
         entries = record.entries
         if entries is None and await self.store.is_drawn(event.id):
             entries = await self.store.drawn_order(event.id)
-            await repo.save_drawn(self.events.engine, event.id, entries)
+            await repo.save_drawn(self.engine, event.id, entries)
         if entries is not None:
             out.update(drawn=True, seed=record.seed.hex(), entries=entries)
         return out
@@ -317,20 +324,20 @@ class QueueService:
 
     async def admit(self, event: Event) -> AdmitResult:
         if not await self.store.is_configured(event.id):
-            await self.events.prepare_redis(event)
+            await self.prepare_redis(event)
         if event.spec.sale.opens_at.timestamp() <= time.time() and not await self.store.is_drawn(
             event.id
         ):
             await self.draw(event)
         # Free expired holds first: admission counts the stock not held.
-        await self.events.inventory.reclaim(event.id)
+        await self.reclaim(event.id)
         result = await self.store.admit(event.id)
         metrics.QUEUE_ADMISSION_RUNS.inc()
         metrics.QUEUE_ADMITTED.inc(result.admitted)
         metrics.QUEUE_SKIPPED_AWAY.inc(result.skipped)
         metrics.QUEUE_PARKED_AWAY.inc(result.parked)
         self.meters.setdefault(event.id, RateMeter()).add(time.monotonic(), result.serving)
-        if DURABLE_PLACES:
+        if self.durable_places:
             await self._keep(event.id, result)
         return result
 
@@ -345,14 +352,14 @@ class QueueService:
         self.counters[event_id] = (result.serving, result.next)
         if event_id in self.unreserved:  # numbers given while Postgres was down
             try:
-                await repo.reserve(self.events.engine, event_id, self.unreserved[event_id])
+                await repo.reserve(self.engine, event_id, self.unreserved[event_id])
                 del self.unreserved[event_id]
             except Exception as exc:
                 if not db.unavailable(exc):
                     raise
         if result.serving > self.counters_saved.get(event_id, 0):
             try:
-                await repo.save_serving(self.events.engine, event_id, result.serving)
+                await repo.save_serving(self.engine, event_id, result.serving)
             except Exception as exc:  # admission goes on; saved next step
                 if not db.unavailable(exc):
                     raise

@@ -13,8 +13,8 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from onsale.admin.policy import EventSpec
 from onsale.errors import SaleNotOpen, SoldOut, Unavailable
+from onsale.events.policy import EventSpec
 from onsale.keys import EventKeys, event_keys
 from onsale.queue.policy import QueueView
 from onsale.redis import AnyRedis, Scripts

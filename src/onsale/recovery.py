@@ -1,0 +1,64 @@
+"""Making Redis hold an event again: the one place that knows what Redis must
+hold before a fan is served and how to rebuild it from Postgres after Redis
+lost its data (a restart without persistence, a failover to an empty replica).
+
+The services that may find Redis empty (joins, holds, the reconciler, the
+queue's restore) receive this object and call :meth:`Recovery.prepare_redis`;
+none of them reads Postgres' sales for it themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onsale.checkout import repo as orders_repo
+from onsale.checkout.reconciler import Repairs
+from onsale.events.policy import Event
+from onsale.inventory.store import InventoryStore, Sale
+from onsale.queue.store import QueueStore
+
+
+@dataclass
+class Recovery:
+    engine: AsyncEngine
+    inventory: InventoryStore
+    queue: QueueStore
+
+    async def prepare_redis(self, event: Event) -> str:
+        """Make Redis hold the event's inventory and queue settings: builds the
+        inventory from Postgres' sold tickets when Redis has none (after a
+        restart that lost the data) before any hold is accepted."""
+        await self.queue.configure(event.id, event.spec)
+        counts = await self.inventory.counts(event.id)
+        sold: list[tuple[str, Sale]] = []
+        if not counts.ready:
+            sold = [
+                (o.order_id, orders_repo.sale_of(o))
+                for o in await orders_repo.live_sales(self.engine, event.id)
+            ]
+        return await self.inventory.rebuild(event.id, event.spec, sold)
+
+    async def repair(self, event: Event, repairs: Repairs, settle_after: timedelta) -> None:
+        """The reconciler's pass over one event (I7): rebuild the inventory if
+        Redis lost it; replay commit-sold for paid orders (settled for
+        ``settle_after``) Redis does not show as sold, and refunds it missed."""
+        if not (await self.inventory.counts(event.id)).ready:
+            await self.prepare_redis(event)
+            repairs.add("inventory_rebuilt")
+        elif not await self.queue.is_configured(event.id):
+            await self.queue.configure(event.id, event.spec)
+            repairs.add("queue_configured")
+        sold = await self.inventory.sold_orders(event.id)
+        engine = self.engine
+        for order in await orders_repo.live_sales(engine, event.id, settled=settle_after):
+            if order.order_id not in sold:
+                await self.inventory.commit_sold(
+                    event.id, order.order_id, order.hold_id or "", orders_repo.sale_of(order)
+                )
+                repairs.add("commit_sold_replayed")
+        for order in await orders_repo.refunded_in_redis(engine, event.id, sold):
+            if await self.inventory.refund(event.id, order.order_id, orders_repo.sale_of(order)):
+                repairs.add("refund_replayed")
