@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onsale import db
+from onsale import db, tokens
 from onsale import redis as redis_conn
 from onsale.admin.service import VenueService
 from onsale.checkout.payments import PaymentProvider, TestProvider
@@ -26,7 +26,7 @@ from onsale.inventory.service import InventoryService
 from onsale.inventory.store import InventoryStore
 from onsale.monitoring.collector import EventCollector, monitoring_engine
 from onsale.queue.fanout import FanOut
-from onsale.queue.guard import Guard
+from onsale.queue.guard import CHALLENGE_PURPOSE, Guard
 from onsale.queue.repo import create_draw
 from onsale.queue.service import QueueService
 from onsale.queue.store import QueueStore
@@ -65,6 +65,7 @@ class Runtime:
     settings: Settings
     redis: redis_conn.AnyRedis
     engine: AsyncEngine
+    signer: tokens.Signer
     events: EventCatalog
     venues: VenueService
     recovery: Recovery
@@ -107,12 +108,13 @@ class Runtime:
         inventory_store = InventoryStore(client, settings.redis_prefix)
         queue_store = QueueStore(client, settings.redis_prefix)
         mon_engine = monitoring_engine(settings.database_url) if settings.database_url else engine
+        signer = tokens.Signer(settings.secret_key)
         recovery = Recovery(engine, inventory_store, queue_store)
         events = EventCatalog(engine, on_insert=create_draw, on_saved=recovery.prepare_redis)
         queue = QueueService(
             queue_store,
             events,
-            settings.secret_key.reveal().encode(),
+            signer,
             engine=engine,
             prepare_redis=recovery.prepare_redis,
             reclaim=inventory_store.reclaim,
@@ -121,6 +123,7 @@ class Runtime:
             settings=settings,
             redis=client,
             engine=engine,
+            signer=signer,
             events=events,
             venues=VenueService(engine),
             recovery=recovery,
@@ -130,7 +133,7 @@ class Runtime:
                 seat_map_seconds=settings.seat_map_cache_seconds,
             ),
             queue=queue,
-            checkout=CheckoutService(engine, inventory_store, providers, settings),
+            checkout=CheckoutService(engine, inventory_store, providers, settings, signer),
             reconciler=Reconciler(
                 events,
                 engine,
@@ -144,7 +147,7 @@ class Runtime:
             guard=Guard(
                 client,
                 settings.redis_prefix,
-                settings.secret_key.reveal().encode(),
+                signer.derive(CHALLENGE_PURPOSE),
                 settings.join_rate_per_minute,
             ),
             collector=EventCollector(

@@ -166,7 +166,7 @@ def _queue(runtime: Runtime, *, presence: bool) -> QueueService:
     return QueueService(
         store,
         runtime.events,
-        runtime.settings.secret_key.reveal().encode(),
+        runtime.signer,
         engine=runtime.engine,
         prepare_redis=runtime.recovery.prepare_redis,
         reclaim=runtime.inventory.store.reclaim,

@@ -477,7 +477,7 @@ async def test_joining_goes_on_while_postgres_cannot_reserve(
     cut_off = QueueService(
         runtime.queue.store,
         runtime.events,
-        SECRET,
+        runtime.signer,
         engine=down,
         prepare_redis=runtime.recovery.prepare_redis,
         reclaim=runtime.inventory.store.reclaim,

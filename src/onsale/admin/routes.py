@@ -19,7 +19,6 @@ from onsale.errors import NotFound, Unauthorized
 from onsale.events.catalog import event_json
 from onsale.events.policy import Event
 from onsale.http import JSON, path_param, read_json, runtime_of, same_secret, token_of
-from onsale.inventory.routes import public_event
 from onsale.inventory.service import hold_json
 
 
@@ -75,7 +74,7 @@ async def stats(request: Request) -> Response:
     counts = await rt.inventory.store.counts(event.id)
     queue = await rt.queue.store.counts(event.id)
     summary = await orders_repo.event_summary(rt.engine, event.id)
-    info = await public_event(rt, event)
+    info = await rt.inventory.public_event(event)
     return JSON(
         {
             "capacity": event.spec.capacity,

@@ -152,10 +152,10 @@ def quote(spec: EventSpec, section: str, seats: tuple[str, ...], quantity: int) 
     return Quote(lines, cat.currency)
 
 
-def idempotency_key(secret: bytes) -> bytes:
-    """The key of the request hashes, derived from the server's secret (its
-    own purpose: a token signature can never be replayed as a hash, or back)."""
-    return hmac.new(secret, b"onsale/idempotency-request/v1", hashlib.sha256).digest()
+# The purpose of the request hashes' key, derived from the server's secret
+# (tokens.Signer.derive): a token signature can never be replayed as a hash,
+# or back.
+IDEMPOTENCY_PURPOSE = b"onsale/idempotency-request/v1"
 
 
 def _card_fingerprint(key: bytes, number: Any) -> Any:

@@ -71,23 +71,20 @@ class CheckoutService:
     inventory: InventoryStore
     providers: dict[str, PaymentProvider]
     settings: Settings
+    signer: tokens.Signer
     # Test switches (negative controls): the exclusive claim of step 1, and
     # the limit of declines per hold (0: none).
     exclusive_checkout: bool = True
     max_declines: int = MAX_DECLINES
 
-    @property
-    def _secret(self) -> bytes:
-        return self.settings.secret_key.reveal().encode()
-
     def __post_init__(self) -> None:
-        self._idem_key = policy.idempotency_key(self._secret)
+        self._idem_key = self.signer.derive(policy.IDEMPOTENCY_PURPOSE)
 
     def order_token(self, event: Event, order_id: str) -> str:
         now = datetime.now(UTC)
         expires = policy.order_token_expiry(event.spec.starts_at, now)
         claims = tokens.Claims("order", event.id, order_id, int(expires.timestamp()))
-        return tokens.sign(self._secret, claims)
+        return self.signer.sign(claims)
 
     async def checkout(
         self, event: Event, hold_id: str, entry: str, key: str, body: Any

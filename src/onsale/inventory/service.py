@@ -10,7 +10,7 @@ from typing import Any
 
 from onsale.errors import SaleNotOpen, Unavailable, ValidationFailed
 from onsale.events.catalog import PrepareRedis
-from onsale.events.policy import Event
+from onsale.events.policy import Event, spec_to_json
 from onsale.inventory import policy
 from onsale.inventory.seatmap import CACHE_SECONDS, SeatMapCache
 from onsale.inventory.store import Hold, InventoryStore
@@ -70,6 +70,48 @@ class InventoryService:
 
     async def release(self, event_id: str, hold_id: str, entry: str) -> int:
         return await self.store.release(event_id, hold_id, entry)
+
+    async def public_event(self, event: Event) -> dict[str, Any]:
+        """The fan's view of an event: its definition and what is left."""
+        counts = await self.store.counts(event.id)
+        ga = await self.store.ga_counts(event.id)
+        # From the seat map's reading of the states (onsale.inventory.seatmap).
+        free_by_section = (
+            await self.seat_maps.free_by_section(event.id)
+            if any(s.kind == "seated" for s in event.spec.sections)
+            else {}
+        )
+        spec = event.spec
+        sold_out = counts.ready and counts.capacity > 0 and counts.sold >= counts.capacity
+        sections = []
+        for s in spec.sections:
+            if s.kind == "ga":
+                g = ga.get(s.code, {})
+                available = max(g.get("cap", s.capacity) - g.get("held", 0) - g.get("sold", 0), 0)
+            else:
+                available = free_by_section.get(s.code, 0)
+            sections.append(
+                {
+                    "code": s.code,
+                    "kind": s.kind,
+                    "category": s.category,
+                    "capacity": s.capacity,
+                    "available": available,
+                }
+            )
+        public = spec_to_json(spec)
+        return {
+            "id": event.id,
+            "name": spec.name,
+            "starts_at": public["starts_at"],
+            "status": event.status(datetime.now(UTC), sold_out=sold_out),
+            "sale": public["sale"],
+            "hold_seconds": spec.hold_seconds,
+            "limits": public["limits"],
+            "language": spec.language,
+            "categories": public["categories"],
+            "sections": sections,
+        }
 
 
 def hold_json(hold: Hold) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from onsale.events.policy import EventSpec
 from onsale.inventory import unsafe
 from onsale.inventory.policy import HoldRequest
 from onsale.keys import EventKeys, event_keys
+from onsale.monitoring import metrics
 from onsale.redis import AnyRedis, Scripts
 
 # Test-only switch for the negative control of I1/I2: with it off, holds are a
@@ -113,7 +114,13 @@ class InventoryStore:
     def __init__(self, client: AnyRedis, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
-        self._scripts = Scripts(client, "onsale.inventory.lua", SCRIPTS, prelude="_lib")
+        self._scripts = Scripts(
+            client,
+            "onsale.inventory.lua",
+            SCRIPTS,
+            prelude="_lib",
+            seconds=metrics.REDIS_SCRIPT_SECONDS,
+        )
 
     def keys(self, event_id: str) -> EventKeys:
         return event_keys(self._prefix, event_id)
