@@ -143,7 +143,9 @@ class Runtime:
                 timedelta(seconds=settings.reconcile_settle_seconds),
             ),
             providers=providers,
-            fanout=FanOut(queue_store.snapshot, queue.admitted_message, queue_store.numbers),
+            fanout=FanOut(
+                queue_store.snapshot, queue.admitted_message, queue_store.numbers, queue.meters
+            ),
             guard=Guard(
                 client,
                 settings.redis_prefix,

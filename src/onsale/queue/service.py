@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import secrets
 import time
@@ -30,8 +29,8 @@ from onsale.errors import NotFound, Unauthorized, Unavailable
 from onsale.events.catalog import EventCatalog, PrepareRedis
 from onsale.events.policy import Event
 from onsale.monitoring import metrics
-from onsale.queue import draw, policy, repo
-from onsale.queue.estimate import RateMeter, estimate, likely_sold_out, release_wait
+from onsale.queue import draw, messages, policy, repo
+from onsale.queue.estimate import Meters, outlook
 from onsale.queue.store import (
     AdmitResult,
     DrawPending,
@@ -85,7 +84,7 @@ class QueueService:
     # waiting fan's place, as before places were made durable.
     durable_places: bool = True
     # Serving-number samples per event, taken at each admission step.
-    meters: dict[str, RateMeter] = field(default_factory=dict)
+    meters: Meters = field(default_factory=Meters)
     # Per event: (serving, next) at this process's last admission step, and
     # the serving number it last saved.
     counters: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -265,12 +264,9 @@ class QueueService:
         status = policy.fan_status(view)
         if status is None or status.state != "admitted" or not status.session_expires_ms:
             reason = (status.reason if status else None) or "session_ended"
-            return json.dumps({"type": "closed", "reason": reason}, separators=(",", ":"))
+            return messages.encode(messages.closed(reason))
         token, expires = self.access_token(event, entry, status.session_expires_ms)
-        return json.dumps(
-            {"type": "admitted", "access_token": token, "access_expires_at": iso_seconds(expires)},
-            separators=(",", ":"),
-        )
+        return messages.encode(messages.admitted(token, iso_seconds(expires)))
 
     async def status(self, event: Event, token: str | None) -> policy.FanStatus:
         """Where the fan stands. Raises NotFound for an entry Redis does not know."""
@@ -288,28 +284,17 @@ class QueueService:
     def _outlook(
         self, event: Event, view: policy.QueueView, status: policy.FanStatus
     ) -> policy.FanStatus:
-        """A waiting fan's status with the estimates the push gives
-        (``fanout.outlook``): the ETA, its p90, and ``likely_sold_out``."""
+        """A waiting fan's status with the estimates the push gives: the ETA,
+        its p90, ``likely_sold_out`` and the wait for a hold to end."""
         assert status.position is not None
-        free = max(view.capacity - view.sold - view.held, 0)
-        wait = release_wait(
-            free=free, held=view.held, next_release_ms=view.next_release_ms, now_ms=view.now_ms
-        )
-        meter = self.meters.get(event.id, RateMeter())
-        est = estimate(status.position, meter.speeds(), view.rate_per_minute, wait)
-        soon = likely_sold_out(
-            ahead=status.position - 1,
-            remaining=free,
-            tickets_per_order=view.sold / view.orders if view.orders else 2.0,
-            abandon_share=view.abandoned / view.serving if view.serving else 0.0,
-            held=view.held,
-        )
+        seen = outlook(view, self.meters.speeds(event.id))
+        eta, p90 = seen.eta(status.position)
         return replace(
             status,
-            eta_seconds=est.eta_seconds,
-            eta_p90_seconds=est.eta_p90_seconds,
-            likely_sold_out=soon,
-            next_release_seconds=wait or None,
+            eta_seconds=eta,
+            eta_p90_seconds=p90,
+            likely_sold_out=seen.sold_out_before(status.position),
+            next_release_seconds=seen.release_wait or None,
         )
 
     def access_token(self, event: Event, entry: str, session_expires_ms: int) -> tuple[str, int]:
@@ -336,7 +321,7 @@ class QueueService:
         metrics.QUEUE_ADMITTED.inc(result.admitted)
         metrics.QUEUE_SKIPPED_AWAY.inc(result.skipped)
         metrics.QUEUE_PARKED_AWAY.inc(result.parked)
-        self.meters.setdefault(event.id, RateMeter()).add(time.monotonic(), result.serving)
+        self.meters.add(event.id, time.monotonic(), result.serving)
         if self.durable_places:
             await self._keep(event.id, result)
         return result
@@ -395,24 +380,3 @@ class QueueService:
 
     async def leave(self, event: Event, token: str | None) -> bool:
         return await self.store.leave(event.id, self.entry_of(event.id, token))
-
-
-def status_json(status: policy.FanStatus) -> dict[str, Any]:
-    """A fan's standing on the wire. ``number`` (waiting or admitted) is the
-    fan's queue number: it never changes, not even when Redis lost its data,
-    so a client can tell its place was kept."""
-    out: dict[str, Any] = {"state": status.state, "position": status.position}
-    if status.state == "waiting":
-        out.update(
-            ahead=status.ahead,
-            eta_seconds=status.eta_seconds,
-            eta_p90_seconds=status.eta_p90_seconds,
-            likely_sold_out=status.likely_sold_out,
-        )
-        if status.next_release_seconds:
-            out.update(all_held=True, next_release_seconds=status.next_release_seconds)
-    if status.number is not None and status.state in ("waiting", "admitted"):
-        out["number"] = status.number
-    if status.reason:
-        out["reason"] = status.reason
-    return out
