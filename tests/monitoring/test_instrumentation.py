@@ -102,14 +102,14 @@ async def test_a_checkout_that_crashes_counts_as_internal_error(
     await runtime.redis.zadd(runtime.inventory.store.keys(event.id).active, {"q_fan": expires})
     hold = await runtime.inventory.hold(event, "q_fan", {"seats": ["BALC-A-1"]})
     d = Delta()
-    faults.arm(faults.AFTER_ORDER_COMMIT)
+    runtime.checkout.faults.arm(faults.AFTER_ORDER_COMMIT)
     try:
         with pytest.raises(faults.InjectedCrash):
             await runtime.checkout.checkout(
                 event, hold.hold_id, "q_fan", str(uuid.uuid4()), {"buyer": BUYER, "payment": CARD}
             )
     finally:
-        faults.disarm(faults.AFTER_ORDER_COMMIT)
+        runtime.checkout.faults.disarm(faults.AFTER_ORDER_COMMIT)
     assert d.of("onsale_checkout_duration_seconds_count", outcome="internal_error") == 1
 
 

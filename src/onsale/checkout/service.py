@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,6 +43,7 @@ from onsale.errors import (
     ValidationFailed,
 )
 from onsale.events.policy import Event, iso
+from onsale.faults import Faults
 from onsale.inventory.store import Hold, InventoryStore, Sale
 from onsale.monitoring import logs, metrics, timing
 from onsale.settings import Settings
@@ -76,6 +77,11 @@ class CheckoutService:
     # the limit of declines per hold (0: none).
     exclusive_checkout: bool = True
     max_declines: int = MAX_DECLINES
+    # Off only in the negative control of I2: GA tickets written without the
+    # guarded counter in Postgres.
+    guard_capacity: bool = True
+    # Crash points a recovery test arms (onsale.faults); none in production.
+    faults: Faults = field(default_factory=Faults)
 
     def __post_init__(self) -> None:
         self._idem_key = self.signer.derive(policy.IDEMPOTENCY_PURPOSE)
@@ -233,7 +239,7 @@ class CheckoutService:
             await self._back_to_held(event.id, hold.hold_id, declined=True)
             raise PaymentDeclined(reason=auth.decline_reason)
         await payment_repo.payment_set(self.engine, payment_id, "authorized", ref=auth.ref)
-        faults.check(faults.AFTER_AUTHORIZE)
+        self.faults.check(faults.AFTER_AUTHORIZE)
         return payment_id
 
     async def _back_to_held(self, event_id: str, hold_id: str, *, declined: bool = False) -> None:
@@ -268,7 +274,9 @@ class CheckoutService:
             per_buyer,
         )
         try:
-            await repo.write_order(self.engine, new, idem=idem, response=body)
+            await repo.write_order(
+                self.engine, new, idem=idem, response=body, guard_capacity=self.guard_capacity
+            )
         except HoldExpired:
             # Another checkout wrote this hold's order (its claim had lapsed):
             # the places are that order's now; only this payment goes.
@@ -278,7 +286,7 @@ class CheckoutService:
             await self._void(payment_id)
             await self._release_after_refusal(event.id, hold.hold_id)
             raise
-        faults.check(faults.AFTER_ORDER_COMMIT)
+        self.faults.check(faults.AFTER_ORDER_COMMIT)
         sale = Sale(hold.section, hold.seats, hold.quantity, hold.entry)
         try:
             await self.inventory.commit_sold(event.id, order_id, hold.hold_id, sale)
