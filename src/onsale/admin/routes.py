@@ -14,7 +14,7 @@ from onsale.admin.export import orders_csv
 from onsale.admin.key_routes import caller_key
 from onsale.admin.key_routes import routes as key_routes
 from onsale.checkout import repo as orders_repo
-from onsale.checkout.service import order_json, refund
+from onsale.checkout.orders import order_json, refund
 from onsale.errors import NotFound, Unauthorized
 from onsale.events.catalog import event_json
 from onsale.events.policy import Event

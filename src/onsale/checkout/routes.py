@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from onsale.checkout import repo
-from onsale.checkout.service import order_json
+from onsale.checkout.orders import order_json
 from onsale.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from onsale.http import JSON, path_param, read_json, runtime_of, token_of
 
