@@ -116,7 +116,7 @@ class Runtime:
             events,
             signer,
             engine=engine,
-            prepare_redis=recovery.prepare_redis,
+            recovery=recovery,
             reclaim=inventory_store.reclaim,
         )
         return cls(

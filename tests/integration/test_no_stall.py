@@ -168,7 +168,7 @@ def _queue(runtime: Runtime, *, presence: bool) -> QueueService:
         runtime.events,
         runtime.signer,
         engine=runtime.engine,
-        prepare_redis=runtime.recovery.prepare_redis,
+        recovery=runtime.recovery,
         reclaim=runtime.inventory.store.reclaim,
     )
 

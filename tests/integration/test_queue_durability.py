@@ -479,7 +479,7 @@ async def test_joining_goes_on_while_postgres_cannot_reserve(
         runtime.events,
         runtime.signer,
         engine=down,
-        prepare_redis=runtime.recovery.prepare_redis,
+        recovery=runtime.recovery,
         reclaim=runtime.inventory.store.reclaim,
     )
     try:

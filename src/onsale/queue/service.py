@@ -5,9 +5,10 @@ Places outlive Redis (I6, I7) without a Postgres write per join: a fan's
 number is in their entry id, which their signed queue token carries; the
 drawn pre-queue order is in Postgres (``draws``); the serving number is saved
 once per admission step and numbers are reserved in Postgres a block at a
-time. When Redis lost an event's queue, :meth:`QueueService.restore` puts the
-counters and the drawn order back, and every fan's number comes back with
-their token (join, status poll, or their open websocket's presence).
+time. When Redis lost an event's queue, :meth:`QueueService.restore` has
+onsale.recovery put the counters and the drawn order back (once per event per
+process), and every fan's number comes back with their token (join, status
+poll, or their open websocket's presence).
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale import db, tokens
 from onsale.errors import NotFound, Unauthorized, Unavailable
-from onsale.events.catalog import EventCatalog, PrepareRedis
+from onsale.events.catalog import EventCatalog
 from onsale.events.policy import Event
 from onsale.monitoring import metrics
 from onsale.queue import draw, messages, policy, repo
@@ -69,14 +70,24 @@ class JoinResult:
     joined: Joined
 
 
+class QueueRecovery(Protocol):
+    """What the queue asks of onsale.recovery.Recovery when Redis lost data."""
+
+    async def prepare_redis(self, event: Event) -> str: ...
+
+    async def restore_queue(
+        self, event: Event, *, durable: bool, return_ms: int, force: bool
+    ) -> None: ...
+
+
 @dataclass
 class QueueService:
     store: QueueStore
     events: EventCatalog
     signer: tokens.Signer
     engine: AsyncEngine
-    # Makes Redis hold an event's settings and inventory (onsale.recovery).
-    prepare_redis: PrepareRedis
+    # Puts an event's state back in Redis (onsale.recovery.Recovery).
+    recovery: QueueRecovery
     # Frees an event's expired holds before admission counts the stock.
     reclaim: Callable[[str], Awaitable[object]]
     # Off only in the negative controls of tests/integration/
@@ -135,7 +146,7 @@ class QueueService:
                 reserve = functools.partial(self._reserve, event.id, need.number)
                 await self._once("reserve", event.id, reserve)
             except Unavailable:
-                await self.prepare_redis(event)
+                await self.recovery.prepare_redis(event)
         raise Unavailable("The queue is busy opening, retry shortly")
 
     def _start(
@@ -188,32 +199,12 @@ class QueueService:
 
     async def _restore(self, event_id: str, *, force: bool = False) -> None:
         event = await self.events.get(event_id)
-        await self.prepare_redis(event)
-        places, drawn = repo.Places(), None
-        if self.durable_places:
-            places = await repo.get_places(self.engine, event_id)
-            record = await repo.get_draw(self.engine, event_id)
-            drawn = record.entries if record else None
-        after_loss = places != repo.Places() or drawn is not None
-        restored = await self.store.restore(
-            event_id,
-            serving=places.serving,
-            reserved=places.reserved,
-            drawn=drawn,
+        await self.recovery.restore_queue(
+            event,
             durable=self.durable_places,
             return_ms=int(RETURN_SECONDS * 1000),
-            after_loss=after_loss,
             force=force,
         )
-        if restored and after_loss:
-            log.warning(
-                "queue of %s restored after Redis %s: serving %d, reserved %d, %s drawn",
-                event_id,
-                "came back older" if force else "lost it",
-                places.serving,
-                places.reserved,
-                "none" if drawn is None else len(drawn),
-            )
 
     async def draw(self, event: Event) -> bool:
         """Number the pre-queue in a random order once the sale opens; True if
@@ -309,7 +300,7 @@ class QueueService:
 
     async def admit(self, event: Event) -> AdmitResult:
         if not await self.store.is_configured(event.id):
-            await self.prepare_redis(event)
+            await self.recovery.prepare_redis(event)
         if event.spec.sale.opens_at.timestamp() <= time.time() and not await self.store.is_drawn(
             event.id
         ):
