@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from onsale import db, tokens
 from onsale import redis as redis_conn
 from onsale.admin.service import VenueService
+from onsale.checkout.orders import OrderBook
 from onsale.checkout.payments import PaymentProvider, TestProvider
 from onsale.checkout.reconciler import Reconciler
 from onsale.checkout.service import CheckoutService
@@ -72,6 +73,7 @@ class Runtime:
     inventory: InventoryService
     queue: QueueService
     checkout: CheckoutService
+    orders: OrderBook
     reconciler: Reconciler
     providers: dict[str, PaymentProvider]
     fanout: FanOut
@@ -119,6 +121,7 @@ class Runtime:
             recovery=recovery,
             reclaim=inventory_store.reclaim,
         )
+        checkout = CheckoutService(engine, inventory_store, providers, settings, signer)
         return cls(
             settings=settings,
             redis=client,
@@ -133,7 +136,8 @@ class Runtime:
                 seat_map_seconds=settings.seat_map_cache_seconds,
             ),
             queue=queue,
-            checkout=CheckoutService(engine, inventory_store, providers, settings, signer),
+            checkout=checkout,
+            orders=OrderBook(engine, checkout),
             reconciler=Reconciler(
                 events,
                 engine,

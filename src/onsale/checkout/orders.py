@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale.checkout import payment_repo, repo
 from onsale.checkout.payments import PaymentError
 from onsale.checkout.service import CheckoutService
-from onsale.errors import Unavailable
+from onsale.errors import NotFound, Unavailable
 from onsale.events.policy import iso
 from onsale.monitoring import metrics, timing
 
@@ -70,3 +73,32 @@ async def refund(service: CheckoutService, order: repo.OrderRow, actor: str) -> 
             extra={"order_id": order.order_id},
         )
     return changed
+
+
+@dataclass
+class OrderBook:
+    """The orders as the venue sees them: listed, summed up, refunded."""
+
+    engine: AsyncEngine
+    checkout: CheckoutService
+
+    async def summary(self, event_id: str) -> repo.Summary:
+        return await repo.event_summary(self.engine, event_id)
+
+    async def of_event(self, event_id: str, search: str = "") -> list[repo.OrderRow]:
+        return await repo.event_orders(self.engine, event_id, search=search)
+
+    async def of_venue(self, order_id: str, venue_id: str) -> repo.OrderRow:
+        """The order if it belongs to the venue. Raises NotFound (also for
+        another venue's order)."""
+        order = await repo.get_order(self.engine, order_id)
+        if order is None or order.venue_id != venue_id:
+            raise NotFound("No such order")
+        return order
+
+    async def refund(self, order: repo.OrderRow, actor: str) -> repo.OrderRow:
+        """Refund (see :func:`refund`) and the order as it is now."""
+        await refund(self.checkout, order, actor)
+        refreshed = await repo.get_order(self.engine, order.order_id)
+        assert refreshed is not None
+        return refreshed

@@ -13,7 +13,7 @@ from onsale.events.catalog import PrepareRedis
 from onsale.events.policy import Event, spec_to_json
 from onsale.inventory import policy
 from onsale.inventory.seatmap import CACHE_SECONDS, SeatMapCache
-from onsale.inventory.store import Hold, InventoryStore
+from onsale.inventory.store import Counts, Hold, InventoryStore
 from onsale.monitoring import metrics, timing
 
 # The most places one hold takes, however asked for: the bound policy.parse_hold
@@ -67,6 +67,9 @@ class InventoryService:
             # which refuses holds until sold seats are marked again, then retry.
             await self.prepare_redis(event)
             return await self.store.hold(event.id, hold_id, entry, request, boxoffice=boxoffice)
+
+    async def counts(self, event_id: str) -> Counts:
+        return await self.store.counts(event_id)
 
     async def release(self, event_id: str, hold_id: str, entry: str) -> int:
         return await self.store.release(event_id, hold_id, entry)

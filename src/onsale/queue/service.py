@@ -369,5 +369,9 @@ class QueueService:
         metrics.QUEUE_PRESENCE_BEATS.inc()
         return await self.store.presence(event.id, entry) > 0
 
+    async def counts(self, event_id: str) -> dict[str, int]:
+        """Fans waiting, admitted so far, and shopping now."""
+        return await self.store.counts(event_id)
+
     async def leave(self, event: Event, token: str | None) -> bool:
         return await self.store.leave(event.id, self.entry_of(event.id, token))
