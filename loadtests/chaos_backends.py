@@ -58,7 +58,7 @@ class Backends:
     def restart_redis_empty(self) -> None:
         """SIGKILL Redis (no persistence: its data is gone) and start a new one
         on the same port, so the apps reconnect to it."""
-        from onsale.embedded import _RedisProcess
+        from onsale.embedded.redis import _RedisProcess
 
         old = self.servers._redis
         assert old

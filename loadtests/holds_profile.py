@@ -20,7 +20,7 @@ CATEGORIES: list[tuple[str, str, str]] = [
         "any",
         r"\(onsale/tokens\.py|^(access_claims|claims_of) ",
     ),
-    ("event cache lookup (EventService.get)", "any", r"^EventService\.get "),
+    ("event cache lookup (EventCatalog.get)", "any", r"^EventCatalog\.get "),
     (
         "read_json / receive_json (body + json.loads + _check_json)",
         "any",

@@ -18,7 +18,15 @@ from onsale import openapi, settings
 from onsale.admin.routes import routes as admin_routes
 from onsale.checkout.routes import routes as checkout_routes
 from onsale.errors import Unauthorized
-from onsale.http import JSON, classify, http_exception, runtime_of, same_secret, token_of
+from onsale.http import (
+    JSON,
+    HotRoutes,
+    classify,
+    http_exception,
+    runtime_of,
+    same_secret,
+    token_of,
+)
 from onsale.inventory.routes import hot_routes
 from onsale.inventory.routes import routes as inventory_routes
 from onsale.monitoring import exposition, logs
@@ -111,9 +119,10 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        # One middleware: request ids, metrics, error answers, and the hot
-        # routes (holds), which it serves before the router.
-        middleware=[Middleware(RequestMonitor, hot=hot_routes)],
+        # Request ids, metrics and error answers around everything; the hot
+        # routes (holds) served innermost, before the router, so that every
+        # middleware sees them (HotRoutes stays last: test_hot_route.py).
+        middleware=[Middleware(RequestMonitor), Middleware(HotRoutes, hot=hot_routes)],
         exception_handlers={HTTPException: http_exception},
         lifespan=lifespan,
     )

@@ -129,7 +129,10 @@ async def _demo(args: argparse.Namespace) -> int:
     opens_in = args.opens_in if args.opens_in is not None else (5 if args.crowd else 60)
     try:
         venue, event = await seed(
-            runtime.events, opens_in=timedelta(seconds=opens_in), busy=bool(args.crowd)
+            runtime.venues,
+            runtime.events,
+            opens_in=timedelta(seconds=opens_in),
+            busy=bool(args.crowd),
         )
         config = uvicorn.Config(
             create_app(cfg, runtime=runtime),
@@ -186,7 +189,7 @@ async def _verify(event_id: str) -> int:
 
 
 async def _draw_record(event_id: str) -> dict[str, Any]:
-    from onsale.admin.policy import Event
+    from onsale.events.policy import Event
 
     runtime = await Runtime.start(settings.from_env().with_overrides(background_tasks=False))
     try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from onsale.admin.policy import Event
-from onsale.admin.service import EventService
+from onsale.admin.service import VenueService
+from onsale.events.catalog import EventCatalog
+from onsale.events.policy import Event
 
 
 def demo_event_body(
@@ -63,11 +64,15 @@ def demo_event_body(
 
 
 async def seed(
-    events: EventService, *, opens_in: timedelta = timedelta(minutes=1), busy: bool = False
+    venues: VenueService,
+    events: EventCatalog,
+    *,
+    opens_in: timedelta = timedelta(minutes=1),
+    busy: bool = False,
 ) -> tuple[dict[str, str], Event]:
     """Create the demo venue (a fresh slug each time) and its event."""
     now = datetime.now(UTC).replace(microsecond=0)
-    venue = await events.create_venue(
+    venue = await venues.create_venue(
         {
             "name": "La Coopérative de Mai (demo)",
             "slug": f"demo-{now.strftime('%Y%m%d%H%M%S')}",

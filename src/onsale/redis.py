@@ -23,6 +23,7 @@ from importlib import resources
 from typing import Any, Protocol
 
 import hiredis
+from prometheus_client import Histogram
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.asyncio.retry import Retry
@@ -30,8 +31,6 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-
-from onsale.monitoring import metrics
 
 log = logging.getLogger(__name__)
 
@@ -191,10 +190,18 @@ class Scripts:
     """
 
     def __init__(
-        self, client: AnyRedis, package: str, names: list[str], *, prelude: str | None = None
+        self,
+        client: AnyRedis,
+        package: str,
+        names: list[str],
+        *,
+        prelude: str | None = None,
+        seconds: Histogram | None = None,
     ) -> None:
         self._scripts: dict[str, Any] = {}
-        self._timers = {name: metrics.REDIS_SCRIPT_SECONDS.labels(name) for name in names}
+        # The histogram is given by the store (monitoring.metrics'
+        # REDIS_SCRIPT_SECONDS): this module sits below monitoring.
+        self._timers = {name: seconds.labels(name) for name in names} if seconds else {}
         folder = resources.files(package)
         shared = (folder / f"{prelude}.lua").read_text(encoding="utf-8") if prelude else ""
         for name in names:
@@ -213,7 +220,8 @@ class Scripts:
                 return await self._scripts[name](keys=keys, args=args)
             return await self._evalsha(self._lane, self._scripts[name], keys, args)
         finally:
-            self._timers[name].observe(time.perf_counter() - started)
+            if name in self._timers:
+                self._timers[name].observe(time.perf_counter() - started)
 
     @staticmethod
     async def _evalsha(lane: Lane, script: Any, keys: list[str], args: list[Any]) -> Any:

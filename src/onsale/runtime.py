@@ -12,21 +12,26 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onsale import db
+from onsale import db, tokens
 from onsale import redis as redis_conn
-from onsale.admin.service import EventService
+from onsale.admin.service import VenueService
+from onsale.checkout.orders import OrderBook
 from onsale.checkout.payments import PaymentProvider, TestProvider
 from onsale.checkout.reconciler import Reconciler
 from onsale.checkout.service import CheckoutService
 from onsale.embedded import EmbeddedServers, start_embedded
+from onsale.events.catalog import EventCatalog
+from onsale.events.repo import live_now
 from onsale.http import classify
 from onsale.inventory.service import InventoryService
 from onsale.inventory.store import InventoryStore
 from onsale.monitoring.collector import EventCollector, monitoring_engine
 from onsale.queue.fanout import FanOut
-from onsale.queue.guard import Guard
+from onsale.queue.guard import CHALLENGE_PURPOSE, Guard
+from onsale.queue.repo import create_draw
 from onsale.queue.service import QueueService
 from onsale.queue.store import QueueStore
+from onsale.recovery import Recovery
 from onsale.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,10 +66,14 @@ class Runtime:
     settings: Settings
     redis: redis_conn.AnyRedis
     engine: AsyncEngine
-    events: EventService
+    signer: tokens.Signer
+    events: EventCatalog
+    venues: VenueService
+    recovery: Recovery
     inventory: InventoryService
     queue: QueueService
     checkout: CheckoutService
+    orders: OrderBook
     reconciler: Reconciler
     providers: dict[str, PaymentProvider]
     fanout: FanOut
@@ -100,37 +109,55 @@ class Runtime:
         providers = payment_providers(settings)
         inventory_store = InventoryStore(client, settings.redis_prefix)
         queue_store = QueueStore(client, settings.redis_prefix)
-        events = EventService(engine, inventory_store, queue_store)
-        queue = QueueService(queue_store, events, settings.secret_key.reveal().encode())
+        mon_engine = monitoring_engine(settings.database_url) if settings.database_url else engine
+        signer = tokens.Signer(settings.secret_key)
+        recovery = Recovery(engine, inventory_store, queue_store)
+        events = EventCatalog(engine, on_insert=create_draw, on_saved=recovery.prepare_redis)
+        queue = QueueService(
+            queue_store,
+            events,
+            signer,
+            engine=engine,
+            recovery=recovery,
+            reclaim=inventory_store.reclaim,
+        )
+        checkout = CheckoutService(engine, inventory_store, providers, settings, signer)
         return cls(
             settings=settings,
             redis=client,
             engine=engine,
+            signer=signer,
             events=events,
+            venues=VenueService(engine),
+            recovery=recovery,
             inventory=InventoryService(
-                inventory_store, events, seat_map_seconds=settings.seat_map_cache_seconds
+                inventory_store,
+                recovery.prepare_redis,
+                seat_map_seconds=settings.seat_map_cache_seconds,
             ),
             queue=queue,
-            checkout=CheckoutService(engine, inventory_store, providers, settings),
+            checkout=checkout,
+            orders=OrderBook(engine, checkout),
             reconciler=Reconciler(
                 events,
-                inventory_store,
+                engine,
+                recovery.repair,
                 providers,
                 timedelta(seconds=settings.orphan_payment_seconds),
                 timedelta(seconds=settings.reconcile_settle_seconds),
             ),
             providers=providers,
-            fanout=FanOut(queue_store.snapshot, queue.admitted_message, queue_store.numbers),
+            fanout=FanOut(
+                queue_store.snapshot, queue.admitted_message, queue_store.numbers, queue.meters
+            ),
             guard=Guard(
                 client,
                 settings.redis_prefix,
-                settings.secret_key.reveal().encode(),
+                signer.derive(CHALLENGE_PURPOSE),
                 settings.join_rate_per_minute,
             ),
             collector=EventCollector(
-                monitoring_engine(settings.database_url) if settings.database_url else engine,
-                client,
-                settings.redis_prefix,
+                mon_engine, client, settings.redis_prefix, live_events=live_now(mon_engine)
             ),
         )
 

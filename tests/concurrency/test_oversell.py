@@ -16,13 +16,12 @@ from typing import Any
 
 import pytest
 
-from onsale.admin.policy import Event
-from onsale.checkout import repo as checkout_repo
 from onsale.errors import OnsaleError
-from onsale.inventory import store as inventory_store
+from onsale.events.policy import Event
 from onsale.inventory.store import Hold
 from onsale.runtime import Runtime
 from onsale.verify import verify_event
+from tests.concurrency import unsafe
 from tests.conftest import MakeEvent
 
 BODY = {
@@ -94,7 +93,7 @@ def _double_held(holds: list[Hold]) -> int:
 async def test_negative_control_non_atomic_holds_do_oversell(
     runtime: Runtime, make_event: MakeEvent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(inventory_store, "ATOMIC_HOLDS", False)
+    monkeypatch.setattr(runtime.inventory.store, "unsafe_hold", unsafe.hold)
     created = await make_event(ga=0, rows={r: 10 for r in "ABCDE"})
     event = await runtime.events.get(created["id"])
     entries = await _shoppers(runtime, event.id, 500)
@@ -110,8 +109,8 @@ async def test_negative_control_non_atomic_holds_do_oversell(
 async def test_negative_control_ga_without_any_guard_oversells_in_postgres(
     runtime: Runtime, make_event: MakeEvent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(inventory_store, "ATOMIC_HOLDS", False)
-    monkeypatch.setattr(checkout_repo, "GUARD_CAPACITY", False)
+    monkeypatch.setattr(runtime.inventory.store, "unsafe_hold", unsafe.hold)
+    monkeypatch.setattr(runtime.checkout, "guard_capacity", False)
     created = await make_event(ga=20, rows={})
     event = await runtime.events.get(created["id"])
     entries = await _shoppers(runtime, event.id, 100)
@@ -170,7 +169,7 @@ async def test_postgres_refuses_a_second_sale_of_a_seat_even_if_redis_is_wrong(
 ) -> None:
     """With Redis made to double-grant (non-atomic holds), the partial unique
     index still lets only one order have each seat."""
-    monkeypatch.setattr(inventory_store, "ATOMIC_HOLDS", False)
+    monkeypatch.setattr(runtime.inventory.store, "unsafe_hold", unsafe.hold)
     created = await make_event(ga=0, rows={"A": 4})
     event = await runtime.events.get(created["id"])
     entries = await _shoppers(runtime, event.id, 40)

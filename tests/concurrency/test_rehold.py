@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from onsale.admin.policy import Event
 from onsale.errors import OnsaleError
-from onsale.inventory import store as inventory_store
+from onsale.events.policy import Event
 from onsale.runtime import Runtime
+from tests.concurrency import unsafe
 from tests.concurrency.test_oversell import _shoppers
 from tests.conftest import MakeEvent
 
@@ -25,7 +25,7 @@ TRIES = 15
 def _bodies(entries: list[str], rng: random.Random, best: bool = True) -> list[tuple[str, Any]]:
     """Every shopper TRIES times, interleaved: mostly GA of one section (the
     in-place path), some seats and best available (replace across kinds;
-    ``best``: inventory/unsafe.py has no best available)."""
+    ``best``: tests/concurrency/unsafe.py has no best available)."""
     out: list[tuple[str, Any]] = []
     for _ in range(TRIES):
         for entry in entries:
@@ -80,7 +80,7 @@ async def _violations(runtime: Runtime, event_id: str) -> list[str]:
 async def test_negative_control_non_atomic_holds_pile_up(
     runtime: Runtime, make_event: MakeEvent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(inventory_store, "ATOMIC_HOLDS", False)
+    monkeypatch.setattr(runtime.inventory.store, "unsafe_hold", unsafe.hold)
     created = await make_event(ga=1000, rows={"A": 10, "B": 10})
     event = await runtime.events.get(created["id"])
     entries = await _shoppers(runtime, event.id, SHOPPERS)

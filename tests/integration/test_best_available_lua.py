@@ -13,8 +13,8 @@ from dataclasses import replace
 
 import redis.asyncio as aredis
 
-from onsale.admin.policy import Row, Section
 from onsale.errors import SeatsUnavailable
+from onsale.events.policy import Row, Section
 from onsale.inventory.policy import HoldRequest, best_available
 from onsale.inventory.store import InventoryStore
 from onsale.settings import Settings

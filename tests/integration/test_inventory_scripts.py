@@ -16,15 +16,6 @@ from typing import Any
 import pytest
 import redis.asyncio as aredis
 
-from onsale.admin.policy import (
-    Admission,
-    Category,
-    EventSpec,
-    Limits,
-    Row,
-    SaleWindow,
-    Section,
-)
 from onsale.errors import (
     CheckoutInProgress,
     Forbidden,
@@ -34,6 +25,15 @@ from onsale.errors import (
     RateLimited,
     SeatsUnavailable,
     Unavailable,
+)
+from onsale.events.policy import (
+    Admission,
+    Category,
+    EventSpec,
+    Limits,
+    Row,
+    SaleWindow,
+    Section,
 )
 from onsale.inventory.policy import HoldRequest
 from onsale.inventory.store import Hold, InventoryStore, Sale

@@ -163,7 +163,14 @@ class Sale:
 
 def _queue(runtime: Runtime, *, presence: bool) -> QueueService:
     store = QueueStore(runtime.redis, runtime.settings.redis_prefix, shopper_presence=presence)
-    return QueueService(store, runtime.events, runtime.settings.secret_key.reveal().encode())
+    return QueueService(
+        store,
+        runtime.events,
+        runtime.signer,
+        engine=runtime.engine,
+        recovery=runtime.recovery,
+        reclaim=runtime.inventory.store.reclaim,
+    )
 
 
 async def _event(make_event: MakeEvent) -> str:

@@ -2,14 +2,13 @@
 
 Each test wipes the test Redis index (FLUSHDB, as a restart without
 persistence would) in the middle of a sale, then brings the fans back with
-their queue tokens. The negative controls switch ``DURABLE_PLACES`` off and
+their queue tokens. The negative controls build the queue with ``durable_places`` off and
 show the places lost; with it on, every number is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import time
 from typing import Any
@@ -21,7 +20,7 @@ import sqlalchemy as sa
 from websockets.asyncio.client import connect
 
 from onsale import db, tokens
-from onsale.admin.policy import Event
+from onsale.events.policy import Event
 from onsale.queue import repo
 from onsale.queue import service as queue_service
 from onsale.queue.service import QueueService
@@ -36,10 +35,12 @@ SECRET = b"test-secret-key"
 
 
 @pytest.fixture(params=[False, True], ids=["places-lost", "places-kept"])
-def durable(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    """The switch under test, set before the event's queue is first used."""
+def durable(request: pytest.FixtureRequest, runtime: Runtime) -> bool:
+    """The switch under test (the queue service's ``durable_places``
+    argument), set on this test's runtime before the event's queue is first
+    used."""
     on = bool(request.param)
-    monkeypatch.setattr(queue_service, "DURABLE_PLACES", on)
+    runtime.queue.durable_places = on
     return on
 
 
@@ -474,7 +475,12 @@ async def test_joining_goes_on_while_postgres_cannot_reserve(
     await runtime.queue.admit(ev)
     down = db.create_engine("postgresql://postgres@127.0.0.1:1/nowhere")
     cut_off = QueueService(
-        runtime.queue.store, dataclasses.replace(runtime.events, engine=down), SECRET
+        runtime.queue.store,
+        runtime.events,
+        runtime.signer,
+        engine=down,
+        recovery=runtime.recovery,
+        reclaim=runtime.inventory.store.reclaim,
     )
     try:
         joined = [await cut_off.join(ev, None) for _ in range(7)]
@@ -484,7 +490,7 @@ async def test_joining_goes_on_while_postgres_cannot_reserve(
     places = await repo.get_places(runtime.engine, ev.id)
     assert places.reserved == 0
 
-    cut_off.events = runtime.events  # Postgres is back
+    cut_off.engine = runtime.engine  # Postgres is back
     more = [await cut_off.join(ev, None) for _ in range(3)]
     assert [j.joined.number for j in more] == list(range(8, 11))
     await cut_off.admit(ev)  # the next admission step catches up

@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 
 from onsale import faults
-from onsale.admin.policy import Event
 from onsale.checkout.payments import TestProvider
 from onsale.errors import Forbidden, SeatsUnavailable
+from onsale.events.policy import Event
 from onsale.inventory.store import Hold
 from onsale.runtime import Runtime
 from onsale.verify import verify_event
@@ -28,11 +28,11 @@ def _body(email: str = "fan@example.org") -> dict[str, object]:
 
 
 @pytest.fixture
-def crash_at() -> Iterator[list[str]]:
+def crash_at(runtime: Runtime) -> Iterator[list[str]]:
     armed: list[str] = []
     yield armed
     for point in armed:
-        faults.disarm(point)
+        runtime.checkout.faults.disarm(point)
 
 
 async def _shopping(runtime: Runtime, event_id: str, entry: str) -> None:
@@ -60,12 +60,12 @@ async def test_crash_between_postgres_and_redis_commit_is_repaired(
     runtime: Runtime, make_event: MakeEvent, crash_at: list[str]
 ) -> None:
     event, hold = await _event_and_hold(runtime, make_event, ["BALC-A-1", "BALC-A-2"])
-    faults.arm(faults.AFTER_ORDER_COMMIT)
+    runtime.checkout.faults.arm(faults.AFTER_ORDER_COMMIT)
     crash_at.append(faults.AFTER_ORDER_COMMIT)
     key = str(uuid.uuid4())
     with pytest.raises(faults.InjectedCrash):
         await runtime.checkout.checkout(event, hold.hold_id, "q_fan", key, _body())
-    faults.disarm(faults.AFTER_ORDER_COMMIT)
+    runtime.checkout.faults.disarm(faults.AFTER_ORDER_COMMIT)
 
     # The order is in Postgres, Redis does not show the seats sold yet.
     states = await runtime.inventory.store.seat_states(event.id)
@@ -107,12 +107,12 @@ async def test_crash_after_authorize_voids_the_payment_and_a_retry_pays_once(
     runtime: Runtime, make_event: MakeEvent, crash_at: list[str]
 ) -> None:
     event, hold = await _event_and_hold(runtime, make_event, ["BALC-A-3"])
-    faults.arm(faults.AFTER_AUTHORIZE)
+    runtime.checkout.faults.arm(faults.AFTER_AUTHORIZE)
     crash_at.append(faults.AFTER_AUTHORIZE)
     key = str(uuid.uuid4())
     with pytest.raises(faults.InjectedCrash):
         await runtime.checkout.checkout(event, hold.hold_id, "q_fan", key, _body())
-    faults.disarm(faults.AFTER_AUTHORIZE)
+    runtime.checkout.faults.disarm(faults.AFTER_AUTHORIZE)
 
     # The settings of the tests make an orphan payment stale at once.
     repairs = await runtime.reconciler.run_once([event])
@@ -189,7 +189,7 @@ async def test_the_reconciler_leaves_a_checkout_that_may_still_be_running_alone(
     """An order younger than the settle time may be between steps 3 and 4 in
     another process: replaying it then would be a false 'repair' (and a page)."""
     event, hold = await _event_and_hold(runtime, make_event, ["BALC-A-9"])
-    faults.arm(faults.AFTER_ORDER_COMMIT)
+    runtime.checkout.faults.arm(faults.AFTER_ORDER_COMMIT)
     crash_at.append(faults.AFTER_ORDER_COMMIT)
     with pytest.raises(faults.InjectedCrash):
         await runtime.checkout.checkout(event, hold.hold_id, "q_fan", str(uuid.uuid4()), _body())

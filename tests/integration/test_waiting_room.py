@@ -17,9 +17,9 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from onsale.admin.policy import Event
 from onsale.app import create_app
 from onsale.errors import RateLimited
+from onsale.events.policy import Event
 from onsale.queue import draw
 from onsale.queue.guard import solve
 from onsale.runtime import Runtime

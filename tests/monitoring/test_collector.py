@@ -16,7 +16,8 @@ import redis.asyncio as aredis
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from onsale.admin.policy import Event
+from onsale.events.policy import Event
+from onsale.events.repo import live_now
 from onsale.monitoring import figures, metrics
 from onsale.monitoring.collector import CACHE_SECONDS, EventCollector
 from onsale.monitoring.figures import Reading
@@ -153,7 +154,7 @@ async def test_oversold_and_drift_show_a_sale_behind_postgres_back(
     event = await make_event(ga=2, rows={})
     eid = event["id"]
     await _buy(client, eid, await admitted(eid), {"section": "FLOOR", "quantity": 2})
-    fresh = EventCollector(runtime.engine, runtime.redis, runtime.settings.redis_prefix)
+    fresh = _collector(runtime)
     [clean] = (await fresh.read()).events
     assert clean.sales is not None and clean.sales.oversold == 0
     # Negative control: tickets written around every guard, as a bug would.
@@ -173,7 +174,7 @@ async def test_oversold_and_drift_show_a_sale_behind_postgres_back(
                     status="live",
                 )
             )
-    fresh = EventCollector(runtime.engine, runtime.redis, runtime.settings.redis_prefix)
+    fresh = _collector(runtime)
     [broken] = (await fresh.read()).events
     assert broken.sales is not None and broken.stock is not None
     assert broken.sales.oversold == 3
@@ -186,13 +187,26 @@ async def test_a_reading_serves_scrapes_for_a_second(
     await make_event()
     now = [100.0]
     cached = EventCollector(
-        runtime.engine, runtime.redis, runtime.settings.redis_prefix, clock=lambda: now[0]
+        runtime.engine,
+        runtime.redis,
+        runtime.settings.redis_prefix,
+        live_events=live_now(runtime.engine),
+        clock=lambda: now[0],
     )
     first = await cached.read()
     now[0] += 0.9
     assert await cached.read() is first and cached.collections == 1
     now[0] += 0.2
     assert await cached.read() is not first and cached.collections == 2
+
+
+def _collector(runtime: Runtime) -> EventCollector:
+    return EventCollector(
+        runtime.engine,
+        runtime.redis,
+        runtime.settings.redis_prefix,
+        live_events=live_now(runtime.engine),
+    )
 
 
 def _closed_port() -> int:
@@ -207,7 +221,12 @@ async def test_a_backend_down_is_reported_and_the_other_still_read(
     event = await make_event()
     dead = aredis.Redis(port=_closed_port(), socket_connect_timeout=0.2, retry_on_error=[])
     try:
-        reading = await EventCollector(runtime.engine, dead, runtime.settings.redis_prefix).read()
+        reading = await EventCollector(
+            runtime.engine,
+            dead,
+            runtime.settings.redis_prefix,
+            live_events=live_now(runtime.engine),
+        ).read()
     finally:
         await dead.aclose()
     assert not reading.redis_up and reading.postgres_up

@@ -97,6 +97,7 @@ async def test_without_the_claim_the_losers_reach_the_provider(
         runtime.inventory.store,
         runtime.providers,
         runtime.settings,
+        runtime.signer,
         exclusive_checkout=False,
     )
     event = await make_event()

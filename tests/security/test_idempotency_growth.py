@@ -83,7 +83,8 @@ async def test_old_rows_go_unless_their_answer_is_an_order(
         await conn.execute(sa.text("UPDATE idempotency SET created_at = now() - interval '8 days'"))
     reconciler = Reconciler(
         runtime.events,
-        runtime.inventory.store,
+        runtime.engine,
+        runtime.recovery.repair,
         runtime.providers,
         orphan_after=timedelta(0),
         settle_after=timedelta(0),

@@ -69,7 +69,11 @@ async def test_five_declines_then_rate_limited(
     assert len(provider.charges) == MAX_DECLINES
     # Another process (its own connection and service) sees the same count.
     other = CheckoutService(
-        runtime.engine, runtime.inventory.store, runtime.providers, runtime.settings
+        runtime.engine,
+        runtime.inventory.store,
+        runtime.providers,
+        runtime.settings,
+        runtime.signer,
     )
     event = await runtime.events.get(event_id)
     (held,) = await runtime.inventory.store.live_holds(event_id)
@@ -97,6 +101,7 @@ async def test_without_the_limit_a_card_tester_goes_on(
         runtime.inventory.store,
         runtime.providers,
         runtime.settings,
+        runtime.signer,
         max_declines=0,
     )
     _, hold_id, access = await _scene(client, make_event, admitted)

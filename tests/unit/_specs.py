@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from onsale.admin.policy import EventSpec, parse_event
+from onsale.events.policy import EventSpec, parse_event
 
 API_EXAMPLE: dict[str, Any] = {
     "name": "Night show",

@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 
-from onsale.admin.policy import Event
+from onsale.events.policy import Event
 from onsale.queue import eager
+from onsale.queue.estimate import outlook
 from onsale.queue.fanout import (
     SEND_TIMEOUT_SECONDS,
     Fan,
     FanOut,
-    Room,
-    outlook,
     status_message,
 )
 from onsale.queue.store import Snapshot
@@ -239,8 +238,7 @@ def test_when_every_place_left_is_held_the_push_says_so() -> None:
     times: the ETA is at least until the first one runs out, and the fans at
     the front are not told it is likely over (held places may come back)."""
     snap = _snapshot(capacity=10, sold=7, held=3, next_release_ms=91_000)
-    room = Room(Event("ev_1", "ven_1", example_spec(), datetime.now(UTC)))
-    state, text = status_message(12, snap, outlook(snap, room))
+    state, text = status_message(12, snap, outlook(snap, (None, None)))
     message = json.loads(text)
     assert state == "waiting" and message["position"] == 2
     assert message["all_held"] is True and message["next_release_seconds"] == 90
@@ -248,5 +246,5 @@ def test_when_every_place_left_is_held_the_push_says_so() -> None:
     assert message["likely_sold_out"] is False  # one fan ahead, three places held
     # Places free: the usual message, without the held fields.
     snap = _snapshot(capacity=10, sold=7, held=2, next_release_ms=91_000)
-    message = json.loads(status_message(12, snap, outlook(snap, room))[1])
+    message = json.loads(status_message(12, snap, outlook(snap, (None, None)))[1])
     assert "all_held" not in message and message["eta_seconds"] == 2

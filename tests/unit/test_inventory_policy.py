@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from onsale.admin.policy import Row
 from onsale.errors import ValidationFailed
+from onsale.events.policy import Row
 from onsale.inventory.policy import (
     HoldRequest,
     best_available,

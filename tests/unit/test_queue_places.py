@@ -3,8 +3,8 @@ lost the queue, and what the status answer tells a fan about their place."""
 
 from __future__ import annotations
 
+from onsale.queue.messages import standing
 from onsale.queue.policy import FanStatus, QueueView, may_restore_session
-from onsale.queue.service import status_json
 from tests.unit._queue_views import NOW, queue_view
 
 STARTED = NOW - 60_000  # a session granted a minute ago
@@ -36,11 +36,11 @@ def test_a_session_granted_after_the_restore_is_known_to_redis() -> None:
     assert not may_restore_session(_view(restored_ms=STARTED - 5_000), STARTED)
 
 
-def test_status_json_tells_the_number_and_the_sold_out_outlook_while_waiting() -> None:
+def test_standing_tells_the_number_and_the_sold_out_outlook_while_waiting() -> None:
     waiting = FanStatus(
         "waiting", position=3, ahead=2, eta_seconds=1, number=13, likely_sold_out=False
     )
-    assert status_json(waiting) == {
+    assert standing(waiting) == {
         "state": "waiting",
         "position": 3,
         "ahead": 2,
@@ -51,12 +51,12 @@ def test_status_json_tells_the_number_and_the_sold_out_outlook_while_waiting() -
     }
 
 
-def test_status_json_tells_an_admitted_fan_the_number_only() -> None:
+def test_standing_tells_an_admitted_fan_the_number_only() -> None:
     admitted = FanStatus("admitted", session_expires_ms=NOW, number=4)
-    assert status_json(admitted) == {"state": "admitted", "position": None, "number": 4}
+    assert standing(admitted) == {"state": "admitted", "position": None, "number": 4}
 
 
-def test_status_json_of_a_closed_or_prequeue_fan_is_unchanged() -> None:
+def test_standing_of_a_closed_or_prequeue_fan_is_unchanged() -> None:
     closed = FanStatus("closed", reason="away", number=7)
-    assert status_json(closed) == {"state": "closed", "position": None, "reason": "away"}
-    assert status_json(FanStatus("prequeue")) == {"state": "prequeue", "position": None}
+    assert standing(closed) == {"state": "closed", "position": None, "reason": "away"}
+    assert standing(FanStatus("prequeue")) == {"state": "prequeue", "position": None}

@@ -1,196 +1,27 @@
-"""Waiting-room rules: admission maths, the pre-queue draw, what a fan is told."""
+"""Waiting-room rules: what a fan is told, ETAs, presence and stalls.
+
+The admission maths has one home, queue/lua/admit.lua, tested in
+tests/integration/test_queue_scripts.py (its uncalled Python twin
+``policy.advance`` and its tests were removed in issue 12)."""
 
 from __future__ import annotations
 
 import functools
-import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from onsale.queue.policy import (
-    MAX_GAP_MS,
-    Advance,
     FanStatus,
     StallSample,
     admission_cap,
-    advance,
     eta_seconds,
     fan_status,
     longest_stall,
     parks,
 )
 from tests.unit._queue_views import NOW, queue_view
-
-# ---------------------------------------------------------------- advance()
-
-
-def _adv(
-    rate: int = 600,
-    elapsed: int = 1000,
-    carry: float = 0.0,
-    free: int = 10**6,
-    waiting: int = 10**6,
-) -> Advance:
-    return advance(
-        rate_per_minute=rate, elapsed_ms=elapsed, carry=carry, free_slots=free, waiting=waiting
-    )
-
-
-def test_rate_times_elapsed() -> None:
-    assert _adv(rate=600, elapsed=1000) == Advance(10, 0.0)
-    assert _adv(rate=600, elapsed=1500) == Advance(15, 0.0)
-    assert _adv(rate=60, elapsed=5_000) == Advance(5, 0.0)
-    assert _adv(rate=6000, elapsed=250) == Advance(25, 0.0)
-
-
-def test_a_pause_gives_no_burst() -> None:
-    # A minute without a step (processes down, Redis stalled) counts as five
-    # seconds: the fans behind are let in at the rate, not all at once.
-    assert _adv(rate=60, elapsed=60_000) == Advance(5, 0.0)
-    assert _adv(rate=600, elapsed=10_000) == _adv(rate=600, elapsed=MAX_GAP_MS)
-
-
-def test_fraction_is_carried_to_the_next_step() -> None:
-    first = _adv(rate=60, elapsed=500)
-    assert first == Advance(0, 0.5)
-    second = _adv(rate=60, elapsed=500, carry=first.carry)
-    assert second == Advance(1, 0.0)
-
-
-def test_carry_adds_to_budget() -> None:
-    assert _adv(rate=600, elapsed=1000, carry=2.5) == Advance(12, 0.5)
-
-
-def test_capped_by_free_slots_and_unused_budget_carried() -> None:
-    assert _adv(rate=600, elapsed=1000, free=3) == Advance(3, 7.0)
-
-
-def test_capped_by_waiting_fans() -> None:
-    assert _adv(rate=600, elapsed=1000, waiting=2) == Advance(2, 8.0)
-
-
-def test_no_free_slots_admits_nobody() -> None:
-    assert _adv(rate=600, elapsed=500, free=0) == Advance(0, 5.0)
-
-
-def test_carry_capped_at_one_seconds_worth() -> None:
-    # A minute of budget with nobody able to enter banks only 1 s (600/min -> 10).
-    assert _adv(rate=600, elapsed=60_000, free=0) == Advance(0, 10.0)
-    assert _adv(rate=600, elapsed=60_000, waiting=0) == Advance(0, 10.0)
-    assert _adv(rate=6000, elapsed=60_000, free=5) == Advance(5, 100.0)
-
-
-def test_slow_rate_carry_cap_is_one_admission() -> None:
-    # Below 60/min one second's worth is < 1 fan; the cap is one so slow queues still move.
-    assert _adv(rate=30, elapsed=60_000, free=0) == Advance(0, 1.0)
-    assert _adv(rate=30, elapsed=0, carry=1.0) == Advance(1, 0.0)
-
-
-def test_never_negative() -> None:
-    assert _adv(elapsed=-5000) == Advance(0, 0.0)
-    negative_time = _adv(elapsed=-5000, carry=3.2)
-    assert negative_time.admitted == 3
-    assert negative_time.carry == pytest.approx(0.2)
-    assert _adv(free=-4) == Advance(0, 10.0)
-    assert _adv(waiting=-7) == Advance(0, 10.0)
-    assert _adv(elapsed=0) == Advance(0, 0.0)
-
-
-def test_second_call_with_no_elapsed_time_admits_nobody() -> None:
-    first = _adv(rate=600, elapsed=2300, carry=0.4, free=50, waiting=100)
-    assert first.admitted == 23
-    second = _adv(
-        rate=600, elapsed=0, carry=first.carry, free=50 - first.admitted, waiting=100 - 23
-    )
-    assert second.admitted == 0
-    assert second.carry == pytest.approx(first.carry)
-
-
-def test_long_run_exact_at_steady_rate() -> None:
-    carry, total = 0.0, 0
-    for _ in range(100):  # 10 s of 100 ms ticks at 90/min -> exactly 15
-        step = _adv(rate=90, elapsed=100, carry=carry)
-        total, carry = total + step.admitted, step.carry
-    assert total == 15
-
-
-_rates = st.integers(min_value=1, max_value=100_000)
-
-
-@settings(max_examples=300, deadline=None, database=None)
-@given(
-    rate=_rates,
-    elapsed=st.integers(min_value=-1000, max_value=10**7),
-    carry_frac=st.floats(min_value=0, max_value=1),
-    free=st.integers(min_value=-5, max_value=10**6),
-    waiting=st.integers(min_value=-5, max_value=10**6),
-)
-def test_property_single_step(
-    rate: int, elapsed: int, carry_frac: float, free: int, waiting: int
-) -> None:
-    cap = max(1.0, rate / 60)
-    carry = carry_frac * cap
-    result = _adv(rate=rate, elapsed=elapsed, carry=carry, free=free, waiting=waiting)
-    budget = carry + rate * max(elapsed, 0) / 60000
-    assert result.admitted >= 0
-    assert result.carry >= 0
-    assert result.admitted <= max(free, 0)
-    assert result.admitted <= max(waiting, 0)
-    assert result.admitted <= budget
-    assert result.carry <= cap
-    assert result.admitted + result.carry <= budget + 1e-9
-    # Calling again at once (no time passed, the state updated) admits nobody extra.
-    again = _adv(
-        rate=rate,
-        elapsed=0,
-        carry=result.carry,
-        free=max(free, 0) - result.admitted,
-        waiting=max(waiting, 0) - result.admitted,
-    )
-    assert again.admitted == 0
-
-
-@settings(max_examples=150, deadline=None, database=None)
-@given(
-    rate=_rates,
-    steps=st.lists(
-        st.tuples(
-            st.integers(min_value=0, max_value=5000),  # elapsed ms
-            st.integers(min_value=0, max_value=500),  # free slots at that step
-        ),
-        min_size=1,
-        max_size=60,
-    ),
-)
-def test_property_long_run_never_exceeds_rate_times_time_plus_cap(
-    rate: int, steps: list[tuple[int, int]]
-) -> None:
-    cap = max(1.0, rate / 60)
-    carry, total, elapsed_total = cap, 0, 0  # start with a full bank: the worst case
-    for elapsed, free in steps:
-        result = _adv(rate=rate, elapsed=elapsed, carry=carry, free=free)
-        total += result.admitted
-        carry = result.carry
-        elapsed_total += elapsed
-        assert total <= rate * elapsed_total / 60000 + cap + 1e-6
-
-
-@settings(max_examples=100, deadline=None, database=None)
-@given(
-    rate=st.integers(min_value=1, max_value=10_000),
-    ticks=st.lists(st.integers(min_value=1, max_value=3000), min_size=1, max_size=50),
-)
-def test_property_unconstrained_admits_the_whole_budget(rate: int, ticks: list[int]) -> None:
-    carry, total = 0.0, 0
-    for elapsed in ticks:
-        result = _adv(rate=rate, elapsed=elapsed, carry=carry)
-        total, carry = total + result.admitted, result.carry
-    exact = rate * sum(ticks) / 60000
-    # Float rounding may lose at most one admission against the exact figure.
-    assert math.floor(exact) - 1 <= total <= exact + 1e-9
-
 
 # --------------------------------------------------------------- fan_status()
 

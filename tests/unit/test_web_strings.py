@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from onsale.admin.policy import LANGUAGES
+from onsale.events.policy import LANGUAGES
 from onsale.web import strings
 
 

@@ -7,8 +7,8 @@ import csv
 import io
 from collections.abc import Iterable
 
-from onsale.admin.policy import iso
 from onsale.checkout.repo import OrderRow
+from onsale.events.policy import iso
 
 CSV_COLUMNS = [
     "order_id",

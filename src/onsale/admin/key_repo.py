@@ -24,7 +24,7 @@ from onsale.admin.key_policy import (
     new_key,
     prefix_of,
 )
-from onsale.admin.repo import audit, new_id
+from onsale.audit import audit, new_id
 from onsale.errors import Forbidden, LastKey, NotFound, Unauthorized
 from onsale.monitoring import timing
 from onsale.schema import venue_keys, venues

@@ -18,24 +18,24 @@ async def caller_key(request: Request) -> StoredKey:
     token = token_of(request)
     if token is None:
         raise Unauthorized("A venue API key is required")
-    return await runtime_of(request).events.keys.authenticate(token)
+    return await runtime_of(request).venues.keys.authenticate(token)
 
 
 async def rotate_key(request: Request) -> Response:
     rt = runtime_of(request)
     caller = await caller_key(request)
     body = await read_json(request, rt.settings.max_body_bytes, empty={})
-    return JSON(await rt.events.keys.rotate(caller, body), status_code=201)
+    return JSON(await rt.venues.keys.rotate(caller, body), status_code=201)
 
 
 async def list_keys(request: Request) -> Response:
     caller = await caller_key(request)
-    return JSON(await runtime_of(request).events.keys.list_keys(caller))
+    return JSON(await runtime_of(request).venues.keys.list_keys(caller))
 
 
 async def revoke_key(request: Request) -> Response:
     caller = await caller_key(request)
-    await runtime_of(request).events.keys.revoke(caller, path_param(request, "key_id"))
+    await runtime_of(request).venues.keys.revoke(caller, path_param(request, "key_id"))
     return Response(status_code=204)
 
 
@@ -45,7 +45,7 @@ async def reissue_key(request: Request) -> Response:
         raise Unauthorized("The platform token is required")
     body = await read_json(request, rt.settings.max_body_bytes, empty={})
     venue_id = path_param(request, "venue_id")
-    return JSON(await rt.events.keys.reissue(venue_id, body), status_code=201)
+    return JSON(await rt.venues.keys.reissue(venue_id, body), status_code=201)
 
 
 routes = [

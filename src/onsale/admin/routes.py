@@ -13,13 +13,12 @@ from starlette.routing import Route
 from onsale.admin.export import orders_csv
 from onsale.admin.key_routes import caller_key
 from onsale.admin.key_routes import routes as key_routes
-from onsale.admin.policy import Event
-from onsale.admin.service import event_json
-from onsale.checkout import repo as orders_repo
-from onsale.checkout.service import order_json, refund
-from onsale.errors import NotFound, Unauthorized
+from onsale.admin.stats import event_stats
+from onsale.checkout.orders import order_json
+from onsale.errors import Unauthorized
+from onsale.events.catalog import event_json
+from onsale.events.policy import Event
 from onsale.http import JSON, path_param, read_json, runtime_of, same_secret, token_of
-from onsale.inventory.routes import public_event
 from onsale.inventory.service import hold_json
 
 
@@ -40,7 +39,7 @@ async def create_venue(request: Request) -> Response:
     if not same_secret(token_of(request), rt.settings.admin_token.reveal()):
         raise Unauthorized("The platform token is required")
     body = await read_json(request, rt.settings.max_body_bytes)
-    return JSON(await rt.events.create_venue(body), status_code=201)
+    return JSON(await rt.venues.create_venue(body), status_code=201)
 
 
 async def create_event(request: Request) -> Response:
@@ -72,30 +71,7 @@ async def patch_event(request: Request) -> Response:
 async def stats(request: Request) -> Response:
     rt = runtime_of(request)
     _, event = await _venue_event(request)
-    counts = await rt.inventory.store.counts(event.id)
-    queue = await rt.queue.store.counts(event.id)
-    summary = await orders_repo.event_summary(rt.engine, event.id)
-    info = await public_event(rt, event)
-    return JSON(
-        {
-            "capacity": event.spec.capacity,
-            "sold": summary.live_tickets,
-            "held": counts.held,
-            "available": max(event.spec.capacity - summary.live_tickets - counts.held, 0),
-            "queue": {
-                "waiting": queue["waiting"],
-                "admitted": queue["admitted"],
-                "active": queue["active"],
-            },
-            "orders": summary.paid_orders,
-            "revenue_cents": summary.revenue_cents,
-            "fees_cents": summary.fees_cents,
-            "refunded_orders": summary.refunded_orders,
-            "currency": event.spec.currency,
-            "status": info["status"],
-            "sections": info["sections"],
-        }
-    )
+    return JSON(await event_stats(event, inventory=rt.inventory, queue=rt.queue, orders=rt.orders))
 
 
 async def orders(request: Request) -> Response:
@@ -103,7 +79,7 @@ async def orders(request: Request) -> Response:
     _, event = await _venue_event(request)
     # Printable characters only: Postgres refuses a NUL in a LIKE pattern.
     search = "".join(c for c in request.query_params.get("q", "")[:100] if c.isprintable())
-    rows = await orders_repo.event_orders(rt.engine, event.id, search=search)
+    rows = await rt.orders.of_event(event.id, search)
     wants_csv = request.url.path.endswith(".csv") or "text/csv" in request.headers.get("accept", "")
     if wants_csv:
         return Response(
@@ -130,13 +106,8 @@ async def boxoffice(request: Request) -> Response:
 async def refund_order(request: Request) -> Response:
     rt = runtime_of(request)
     venue_id = await _venue(request)
-    order = await orders_repo.get_order(rt.engine, path_param(request, "order_id"))
-    if order is None or order.venue_id != venue_id:
-        raise NotFound("No such order")
-    await refund(rt.checkout, order, actor=f"venue:{venue_id}")
-    refreshed = await orders_repo.get_order(rt.engine, order.order_id)
-    assert refreshed is not None
-    return JSON(order_json(refreshed))
+    order = await rt.orders.of_venue(path_param(request, "order_id"), venue_id)
+    return JSON(order_json(await rt.orders.refund(order, actor=f"venue:{venue_id}")))
 
 
 routes = [

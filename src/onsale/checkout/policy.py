@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from onsale.admin.policy import EventSpec
 from onsale.errors import ValidationFailed
+from onsale.events.policy import EventSpec
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 # Providers whose addresses ignore dots in the local part.
@@ -152,10 +152,10 @@ def quote(spec: EventSpec, section: str, seats: tuple[str, ...], quantity: int) 
     return Quote(lines, cat.currency)
 
 
-def idempotency_key(secret: bytes) -> bytes:
-    """The key of the request hashes, derived from the server's secret (its
-    own purpose: a token signature can never be replayed as a hash, or back)."""
-    return hmac.new(secret, b"onsale/idempotency-request/v1", hashlib.sha256).digest()
+# The purpose of the request hashes' key, derived from the server's secret
+# (tokens.Signer.derive): a token signature can never be replayed as a hash,
+# or back.
+IDEMPOTENCY_PURPOSE = b"onsale/idempotency-request/v1"
 
 
 def _card_fingerprint(key: bytes, number: Any) -> Any:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from onsale.admin.policy import Event
-from onsale.admin.service import EventService, sale_of
-from onsale.checkout import idempotency, payment_repo, repo
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from onsale.checkout import idempotency, payment_repo
 from onsale.checkout.payments import PaymentError, PaymentProvider
-from onsale.inventory.store import InventoryStore
+from onsale.events.catalog import EventCatalog
+from onsale.events.policy import Event
 from onsale.monitoring import metrics, timing
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,11 @@ class Repairs:
 
 @dataclass
 class Reconciler:
-    events: EventService
-    inventory: InventoryStore
+    events: EventCatalog
+    engine: AsyncEngine
+    # Brings one event's Redis state back in line with Postgres
+    # (onsale.recovery.Recovery.repair).
+    repair_event: Callable[[Event, Repairs, timedelta], Awaitable[None]]
     providers: dict[str, PaymentProvider]
     orphan_after: timedelta
     # A paid order younger than this may still be finishing its checkout
@@ -55,7 +60,7 @@ class Reconciler:
             for e in extra_events or []:
                 events[e.id] = e
             for event in events.values():
-                await self.event(event, repairs)
+                await self.repair_event(event, repairs, self.settle_after)
             await self.payments(repairs)
         finally:  # a pass cut short by an outage still reports what it repaired
             for kind, n in repairs.counts.items():
@@ -64,32 +69,11 @@ class Reconciler:
                 log.warning("reconciler repaired %s", dict(repairs.counts))
         return repairs
 
-    async def event(self, event: Event, repairs: Repairs) -> None:
-        """Rebuild the inventory if Redis lost it; replay commit-sold for paid
-        orders Redis does not show as sold, and refunds it missed."""
-        if not (await self.inventory.counts(event.id)).ready:
-            await self.events.prepare_redis(event)
-            repairs.add("inventory_rebuilt")
-        elif not await self.events.queue.is_configured(event.id):
-            await self.events.queue.configure(event.id, event.spec)
-            repairs.add("queue_configured")
-        sold = await self.inventory.sold_orders(event.id)
-        engine = self.events.engine
-        for order in await repo.live_sales(engine, event.id, settled=self.settle_after):
-            if order.order_id not in sold:
-                await self.inventory.commit_sold(
-                    event.id, order.order_id, order.hold_id or "", sale_of(order)
-                )
-                repairs.add("commit_sold_replayed")
-        for order in await repo.refunded_in_redis(engine, event.id, sold):
-            if await self.inventory.refund(event.id, order.order_id, sale_of(order)):
-                repairs.add("refund_replayed")
-
     async def payments(self, repairs: Repairs) -> None:
         """Void payments whose order was never written; capture those whose
         order was; forget checkout attempts that died half-way, and old
         answers that were not orders."""
-        engine = self.events.engine
+        engine = self.engine
         for payment in await payment_repo.orphan_payments(engine, self.orphan_after):
             if await self._call(payment, "void"):
                 await payment_repo.payment_set(engine, payment.id, "voided")

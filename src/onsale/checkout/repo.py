@@ -18,16 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from onsale.admin.repo import audit
+from onsale.audit import audit
 from onsale.checkout import idempotency
 from onsale.checkout.policy import Buyer, Quote
 from onsale.errors import HoldExpired, LimitExceeded, SeatsUnavailable
+from onsale.inventory.store import Sale
 from onsale.monitoring import timing
 from onsale.schema import orders, payments, sections, tickets
-
-# Test-only switch for the negative control of I2: with it off, GA tickets are
-# written without the guarded counter, and concurrent buyers do oversell.
-GUARD_CAPACITY = True
 
 
 def new_id(prefix: str) -> str:
@@ -87,8 +84,6 @@ async def _take_capacity(conn: AsyncConnection, order: NewOrder) -> None:
     for line in order.quote.lines:
         by_section[line.section] = by_section.get(line.section, 0) + 1
     for section, n in sorted(by_section.items()):
-        if not GUARD_CAPACITY:
-            continue
         taken = await conn.execute(
             sections.update()
             .where(
@@ -114,8 +109,11 @@ async def write_order(
     *,
     idem: tuple[str, str] | None,
     response: dict[str, Any],
+    guard_capacity: bool = True,
 ) -> None:
     """Checkout step 3: write the order, its tickets and the idempotent answer.
+    ``guard_capacity`` off (only the negative control of I2) writes GA tickets
+    without the guarded counter, and concurrent buyers do oversell.
 
     Raises SeatsUnavailable (a seat already has a live ticket, or a section is
     full: Postgres refuses, whatever Redis said), LimitExceeded, and
@@ -143,7 +141,8 @@ async def write_order(
             # it in parallel) is refused here, before any check that could
             # blame the places.
             await _check_buyer_limit(conn, order)
-            await _take_capacity(conn, order)
+            if guard_capacity:
+                await _take_capacity(conn, order)
             await conn.execute(
                 tickets.insert(),
                 [
@@ -380,3 +379,10 @@ async def mark_refunded(engine: AsyncEngine, order: OrderRow, actor: str) -> boo
             details={"total_cents": order.total_cents},
         )
     return True
+
+
+def sale_of(order: OrderRow) -> Sale:
+    """What a stored order bought, as the inventory scripts take it."""
+    live = [t for t in order.tickets if t.status == "live"] or list(order.tickets)
+    seats = tuple(t.seat for t in live if t.seat)
+    return Sale(live[0].section if live else "", seats, len(live), order.queue_entry or "")

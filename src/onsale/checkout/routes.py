@@ -9,19 +9,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from onsale import tokens
 from onsale.checkout import repo
-from onsale.checkout.service import order_json
+from onsale.checkout.orders import order_json
 from onsale.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from onsale.http import JSON, path_param, read_json, runtime_of, token_of
-from onsale.inventory.routes import access_claims
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 
 
 async def checkout(request: Request) -> Response:
     rt = runtime_of(request)
-    claims = access_claims(rt, request, None)
+    claims = rt.signer.access(token_of(request), None, time.time())
     key = request.headers.get("idempotency-key", "")
     if not KEY_RE.match(key):
         raise ValidationFailed(
@@ -42,13 +40,7 @@ async def get_order(request: Request) -> Response:
     token = token_of(request)
     if token is None:
         raise Unauthorized("The order token is required")
-    claims = tokens.verify(
-        rt.settings.secret_key.reveal().encode(),
-        token,
-        kind="order",
-        event_id=None,
-        now=time.time(),
-    )
+    claims = rt.signer.verify(token, kind="order", event_id=None, now=time.time())
     if claims.subject != order_id:
         raise Forbidden("This token is for another order")
     order = await repo.get_order(rt.engine, order_id)

@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale import faults, tokens
-from onsale.admin.policy import Event, iso
-from onsale.admin.service import sale_of
 from onsale.checkout import idempotency, payment_repo, policy, repo
 from onsale.checkout.payments import PaymentError, PaymentProvider
 from onsale.errors import (
@@ -44,6 +42,8 @@ from onsale.errors import (
     Unavailable,
     ValidationFailed,
 )
+from onsale.events.policy import Event
+from onsale.faults import Faults
 from onsale.inventory.store import Hold, InventoryStore, Sale
 from onsale.monitoring import logs, metrics, timing
 from onsale.settings import Settings
@@ -72,23 +72,25 @@ class CheckoutService:
     inventory: InventoryStore
     providers: dict[str, PaymentProvider]
     settings: Settings
+    signer: tokens.Signer
     # Test switches (negative controls): the exclusive claim of step 1, and
     # the limit of declines per hold (0: none).
     exclusive_checkout: bool = True
     max_declines: int = MAX_DECLINES
-
-    @property
-    def _secret(self) -> bytes:
-        return self.settings.secret_key.reveal().encode()
+    # Off only in the negative control of I2: GA tickets written without the
+    # guarded counter in Postgres.
+    guard_capacity: bool = True
+    # Crash points a recovery test arms (onsale.faults); none in production.
+    faults: Faults = field(default_factory=Faults)
 
     def __post_init__(self) -> None:
-        self._idem_key = policy.idempotency_key(self._secret)
+        self._idem_key = self.signer.derive(policy.IDEMPOTENCY_PURPOSE)
 
     def order_token(self, event: Event, order_id: str) -> str:
         now = datetime.now(UTC)
         expires = policy.order_token_expiry(event.spec.starts_at, now)
         claims = tokens.Claims("order", event.id, order_id, int(expires.timestamp()))
-        return tokens.sign(self._secret, claims)
+        return self.signer.sign(claims)
 
     async def checkout(
         self, event: Event, hold_id: str, entry: str, key: str, body: Any
@@ -237,7 +239,7 @@ class CheckoutService:
             await self._back_to_held(event.id, hold.hold_id, declined=True)
             raise PaymentDeclined(reason=auth.decline_reason)
         await payment_repo.payment_set(self.engine, payment_id, "authorized", ref=auth.ref)
-        faults.check(faults.AFTER_AUTHORIZE)
+        self.faults.check(faults.AFTER_AUTHORIZE)
         return payment_id
 
     async def _back_to_held(self, event_id: str, hold_id: str, *, declined: bool = False) -> None:
@@ -272,7 +274,9 @@ class CheckoutService:
             per_buyer,
         )
         try:
-            await repo.write_order(self.engine, new, idem=idem, response=body)
+            await repo.write_order(
+                self.engine, new, idem=idem, response=body, guard_capacity=self.guard_capacity
+            )
         except HoldExpired:
             # Another checkout wrote this hold's order (its claim had lapsed):
             # the places are that order's now; only this payment goes.
@@ -282,7 +286,7 @@ class CheckoutService:
             await self._void(payment_id)
             await self._release_after_refusal(event.id, hold.hold_id)
             raise
-        faults.check(faults.AFTER_ORDER_COMMIT)
+        self.faults.check(faults.AFTER_ORDER_COMMIT)
         sale = Sale(hold.section, hold.seats, hold.quantity, hold.entry)
         try:
             await self.inventory.commit_sold(event.id, order_id, hold.hold_id, sale)
@@ -399,60 +403,3 @@ def outcome_code(outcome: Outcome) -> str:
     error = outcome.body.get("error")
     code = error.get("code") if isinstance(error, dict) else None
     return code if isinstance(code, str) else "internal_error"
-
-
-def order_json(order: repo.OrderRow, order_token: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "order_id": order.order_id,
-        "event_id": order.event_id,
-        "status": order.status,
-        "channel": order.channel,
-        "buyer": {"email": order.buyer_email, "name": order.buyer_name},
-        "total_cents": order.total_cents,
-        "fees_cents": sum(t.fee_cents for t in order.tickets),
-        "currency": order.currency,
-        "created_at": iso(order.created_at),
-        "tickets": [
-            {
-                "ticket_id": t.ticket_id,
-                "section": t.section,
-                "seat": t.seat,
-                "price_cents": t.price_cents,
-                "fee_cents": t.fee_cents,
-                "code": t.code,
-                "status": t.status,
-            }
-            for t in order.tickets
-        ],
-    }
-    if order_token:
-        out["order_token"] = order_token
-    return out
-
-
-async def refund(service: CheckoutService, order: repo.OrderRow, actor: str) -> bool:
-    """Refund an order: the money back through its provider, the tickets void,
-    the places back on sale. False when it was refunded already.
-
-    Raises Unavailable when the provider cannot refund now (nothing changed).
-    """
-    if order.status == "refunded":
-        return False
-    payment = await payment_repo.order_payment(service.engine, order.order_id)
-    if payment is not None and payment.provider_ref and payment.status == "captured":
-        provider = service.providers.get(payment.provider)
-        if provider is not None:
-            try:
-                with timing.timed(metrics.PAYMENT_CALL_SECONDS.labels(provider.name, "refund")):
-                    await provider.refund(payment.provider_ref, payment.amount_cents)
-            except PaymentError as exc:
-                raise Unavailable("The payment provider could not refund now") from exc
-    changed = await repo.mark_refunded(service.engine, order, actor)
-    try:
-        await service.inventory.refund(order.event_id, order.order_id, sale_of(order))
-    except Exception:  # the reconciler replays refunds Redis missed
-        log.exception(
-            "refund in Redis failed; the reconciler will replay it",
-            extra={"order_id": order.order_id},
-        )
-    return changed

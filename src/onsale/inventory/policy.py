@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from onsale.admin.policy import EventSpec, Row
 from onsale.errors import ValidationFailed
+from onsale.events.policy import EventSpec, Row
 
 Mode = Literal["seats", "ga", "best"]
 SEAT_NUMBER_RE = re.compile(r"[1-9][0-9]{0,5}")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,8 +12,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope
 
 from onsale import tokens
-from onsale.admin.policy import Event, spec_to_json
-from onsale.errors import Forbidden, Unauthorized
+from onsale.errors import Forbidden
 from onsale.http import (
     JSON,
     HotRoute,
@@ -28,74 +26,15 @@ from onsale.http import (
 )
 from onsale.inventory import seatmap
 from onsale.inventory.service import hold_json
-from onsale.runtime import Runtime
 
-
-def access_claims(rt: Runtime, request: Request, event_id: str | None) -> tokens.Claims:
-    """Claims of the access token in ``Authorization``. Raises Unauthorized,
-    TokenExpired, Forbidden (another kind of token, or another event)."""
-    return claims_of(rt, token_of(request), event_id)
-
-
-def claims_of(rt: Runtime, token: str | None, event_id: str | None) -> tokens.Claims:
-    """:func:`access_claims` of a token already taken from its header."""
-    if token is None:
-        raise Unauthorized("An access token is required: join the queue first")
-    return tokens.verify(
-        rt.settings.secret_key.reveal().encode(),
-        token,
-        kind="access",
-        event_id=event_id,
-        now=time.time(),
-    )
-
-
-async def public_event(rt: Runtime, event: Event) -> dict[str, Any]:
-    counts = await rt.inventory.store.counts(event.id)
-    ga = await rt.inventory.store.ga_counts(event.id)
-    # From the seat map's reading of the states (onsale.inventory.seatmap).
-    free_by_section = (
-        await rt.inventory.seat_maps.free_by_section(event.id)
-        if any(s.kind == "seated" for s in event.spec.sections)
-        else {}
-    )
-    spec = event.spec
-    sold_out = counts.ready and counts.capacity > 0 and counts.sold >= counts.capacity
-    sections = []
-    for s in spec.sections:
-        if s.kind == "ga":
-            g = ga.get(s.code, {})
-            available = max(g.get("cap", s.capacity) - g.get("held", 0) - g.get("sold", 0), 0)
-        else:
-            available = free_by_section.get(s.code, 0)
-        sections.append(
-            {
-                "code": s.code,
-                "kind": s.kind,
-                "category": s.category,
-                "capacity": s.capacity,
-                "available": available,
-            }
-        )
-    public = spec_to_json(spec)
-    return {
-        "id": event.id,
-        "name": spec.name,
-        "starts_at": public["starts_at"],
-        "status": event.status(datetime.now(UTC), sold_out=sold_out),
-        "sale": public["sale"],
-        "hold_seconds": spec.hold_seconds,
-        "limits": public["limits"],
-        "language": spec.language,
-        "categories": public["categories"],
-        "sections": sections,
-    }
+if TYPE_CHECKING:  # the runtime builds the services these edges call
+    from onsale.runtime import Runtime
 
 
 async def event_info(request: Request) -> Response:
     rt = runtime_of(request)
     event = await rt.events.get(path_param(request, "event_id"))
-    return JSON(await public_event(rt, event))
+    return JSON(await rt.inventory.public_event(event))
 
 
 async def seat_map(request: Request) -> Response:
@@ -146,7 +85,7 @@ async def _hold(
     """The new hold's JSON. The checks run in this order (which error a bad
     request gets): the event, the token, the body, then the hold itself."""
     event = await rt.events.get(event_id)
-    claims = claims_of(rt, token, event.id)
+    claims = rt.signer.access(token, event.id, time.time())
     body = await read_body()
     try:
         hold = await rt.inventory.hold(event, claims.subject, body)
@@ -161,7 +100,7 @@ async def _hold(
 
 async def release_hold(request: Request) -> Response:
     rt = runtime_of(request)
-    claims = access_claims(rt, request, None)
+    claims = rt.signer.access(token_of(request), None, time.time())
     await rt.inventory.release(claims.event_id, path_param(request, "hold_id"), claims.subject)
     return Response(status_code=204)
 

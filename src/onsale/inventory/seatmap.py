@@ -32,8 +32,8 @@ from typing import Any, Protocol
 
 from starlette.responses import Response
 
-from onsale.admin.policy import Event, EventSpec
 from onsale.errors import ValidationFailed
+from onsale.events.policy import Event, EventSpec
 from onsale.http import render_json
 from onsale.inventory.policy import parse_seat_id
 

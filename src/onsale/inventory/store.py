@@ -8,20 +8,22 @@ error of that code (``onsale.errors.SCRIPT_ERRORS``).
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from onsale.admin.policy import EventSpec
 from onsale.errors import SCRIPT_ERRORS, OnsaleError, SeatsUnavailable
-from onsale.inventory import unsafe
+from onsale.events.policy import EventSpec
 from onsale.inventory.policy import HoldRequest
 from onsale.keys import EventKeys, event_keys
+from onsale.monitoring import metrics
 from onsale.redis import AnyRedis, Scripts
 
-# Test-only switch for the negative control of I1/I2: with it off, holds are a
-# check-then-write from Python (inventory/unsafe.py) and concurrent buyers oversell.
-ATOMIC_HOLDS = True
+# A hold done another way than hold.lua: only the negative controls of I1/I2
+# give one (tests/concurrency/unsafe.py, a check-then-write from Python with
+# which concurrent buyers oversell).
+UnsafeHold = Callable[[AnyRedis, EventKeys, str, str, HoldRequest], Awaitable[str]]
 
 SCRIPTS = [
     "hold",
@@ -110,10 +112,20 @@ def _ok(reply: list[Any]) -> Any:
 
 
 class InventoryStore:
-    def __init__(self, client: AnyRedis, prefix: str) -> None:
+    def __init__(
+        self, client: AnyRedis, prefix: str, *, unsafe_hold: UnsafeHold | None = None
+    ) -> None:
         self._client = client
         self._prefix = prefix
-        self._scripts = Scripts(client, "onsale.inventory.lua", SCRIPTS, prelude="_lib")
+        # None in production: holds run hold.lua, atomically.
+        self.unsafe_hold = unsafe_hold
+        self._scripts = Scripts(
+            client,
+            "onsale.inventory.lua",
+            SCRIPTS,
+            prelude="_lib",
+            seconds=metrics.REDIS_SCRIPT_SECONDS,
+        )
 
     def keys(self, event_id: str) -> EventKeys:
         return event_keys(self._prefix, event_id)
@@ -137,8 +149,10 @@ class InventoryStore:
         Forbidden (no live shopping session), CheckoutInProgress, or
         Unavailable when the inventory is not built yet.
         """
-        if not ATOMIC_HOLDS:
-            record = await unsafe.hold(self._client, self.keys(event_id), hold_id, entry, request)
+        if self.unsafe_hold is not None:
+            record = await self.unsafe_hold(
+                self._client, self.keys(event_id), hold_id, entry, request
+            )
             return Hold.from_record(record)
         reply = await self._scripts.call(
             "hold",

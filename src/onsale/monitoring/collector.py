@@ -19,15 +19,13 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from onsale import db
-from onsale.admin import repo as admin_repo
-from onsale.admin.policy import Event
 from onsale.keys import event_keys
 from onsale.monitoring import timing
 from onsale.monitoring.figures import (
@@ -41,6 +39,9 @@ from onsale.monitoring.figures import (
 )
 from onsale.redis import AnyRedis
 from onsale.schema import orders, sections, tickets
+
+if TYPE_CHECKING:  # monitoring imports no domain at run time (tests/unit/test_layers.py)
+    from onsale.events.policy import Event
 
 log = logging.getLogger(__name__)
 
@@ -199,13 +200,13 @@ class EventCollector:
         client: AnyRedis,
         prefix: str,
         *,
-        live_events: Callable[[], Awaitable[list[Event]]] | None = None,
+        live_events: Callable[[], Awaitable[list[Event]]],
         cache_seconds: float = CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._live_events = live_events or (
-            lambda: admin_repo.live_events(engine, datetime.now(UTC))
-        )
+        # Given by the caller (onsale.events.repo.live_now): monitoring sits
+        # below the event catalog and imports none of it.
+        self._live_events = live_events
         self._client = client
         self._prefix = prefix
         self._engine = engine

@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from onsale.admin.policy import Event
 from onsale.monitoring.metrics import COLLECTOR_FIGURES, EVENT_FIGURES, Figure
+
+if TYPE_CHECKING:  # monitoring imports no domain at run time (tests/unit/test_layers.py)
+    from onsale.events.policy import Event
 
 
 @dataclass(frozen=True)

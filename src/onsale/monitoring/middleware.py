@@ -18,14 +18,13 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onsale.headers import EVERY_ANSWER
-from onsale.http import HotRoute, failure_response
+from onsale.http import failure_response
 from onsale.monitoring import logs, metrics, timing
 
 log = logging.getLogger("onsale.requests")
@@ -36,7 +35,6 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _CODES = frozenset(metrics.error_codes())
 # Error bodies are small; more than this is not one of ours.
 MAX_ERROR_BODY = 4096
-JSON_TYPE = (b"content-type", b"application/json")
 
 
 def route_template(scope: Scope) -> str:
@@ -75,16 +73,15 @@ class _Answer:
 class RequestMonitor:
     """The app's one middleware (inside Starlette's own): request id, metrics
     and the failure log line of every HTTP request; the JSON answer of every
-    exception raised before a response started (``onsale.http.failure_response``);
-    and the hot routes, served before Starlette's router (``onsale.http.HotRoute``).
+    exception raised before a response started (``onsale.http.failure_response``).
+    The hot routes are served further in, by ``onsale.http.HotRoutes``.
 
-    One middleware, not a chain of them: each ASGI layer costs a closure and a
-    wrapped ``send`` per request, which a hold on a hot sale cannot spare.
+    Few middlewares, not a chain of them: each ASGI layer that wraps ``send``
+    costs a closure per request, which a hold on a hot sale can hardly spare.
     """
 
-    def __init__(self, app: ASGIApp, hot: Sequence[HotRoute] = ()) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.hot = tuple(hot)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,13 +93,7 @@ class RequestMonitor:
         started = time.perf_counter()
         answer = _Answer()
         try:
-            for hot in self.hot:
-                params = hot.match(scope)
-                if params is not None:
-                    await self._serve_hot(hot, params, scope, receive, send, rid, answer)
-                    break
-            else:
-                await self._serve(scope, receive, send, rid, answer)
+            await self._serve(scope, receive, send, rid, answer)
         finally:
             self._record(scope, answer.status, time.perf_counter() - started, bytes(answer.body))
             logs.EVENT_ID.reset(event_token)
@@ -134,33 +125,6 @@ class RequestMonitor:
             if started:
                 raise
             await failure_response(exc, scope.get("path"))(scope, receive, monitored_send)
-
-    async def _serve_hot(
-        self,
-        hot: HotRoute,
-        params: dict[str, str],
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        rid: str,
-        answer: _Answer,
-    ) -> None:
-        # as the router would have it: the route (its template names the
-        # request in the metrics) and the path parameters (the log's event id)
-        scope["route"] = hot.route
-        scope["path_params"] = params
-        try:
-            status, body = await hot.endpoint(scope, receive, params)
-            headers = [(b"content-length", str(len(body)).encode()), JSON_TYPE, *EVERY_ANSWER]
-        except Exception as exc:
-            response = failure_response(exc, scope.get("path"))
-            status, body, headers = response.status_code, bytes(response.body), response.raw_headers
-            headers.extend(EVERY_ANSWER)
-            answer.body.extend(body[:MAX_ERROR_BODY])
-        headers.append((b"x-request-id", rid.encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        answer.status = status
-        await send({"type": "http.response.body", "body": body})
 
     def _record(self, scope: Scope, status: int, seconds: float, body: bytes) -> None:
         route = route_template(scope)

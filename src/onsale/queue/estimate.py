@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Protocol
 
 WINDOW_SECONDS = 300.0
 BUCKET_SECONDS = 10.0
@@ -171,3 +172,63 @@ class Outlook:
         """``likely_sold_out`` for the fan at ``position``."""
         left = self.remaining + self.held
         return left <= 0 or (position - 1) * self.per_fan_ahead >= left
+
+
+class Figures(Protocol):
+    """What an outlook reads of a queue: a push's snapshot (store.Snapshot) or
+    a status poll's view (policy.QueueView) alike."""
+
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def sold(self) -> int: ...
+    @property
+    def held(self) -> int: ...
+    @property
+    def orders(self) -> int: ...
+    @property
+    def abandoned(self) -> int: ...
+    @property
+    def serving(self) -> int: ...
+    @property
+    def rate_per_minute(self) -> int: ...
+    @property
+    def next_release_ms(self) -> int: ...
+    @property
+    def now_ms(self) -> int: ...
+
+
+def outlook(figures: Figures, speeds: Speeds) -> Outlook:
+    """The one outlook of a queue (ETA, p90, likely sold out, the wait for a
+    hold to end), used by the websocket push and the status poll alike."""
+    free = max(figures.capacity - figures.sold - figures.held, 0)
+    return Outlook.of(
+        speeds,
+        figures.rate_per_minute,
+        remaining=free,
+        tickets_per_order=figures.sold / figures.orders if figures.orders else 2.0,
+        abandon_share=figures.abandoned / figures.serving if figures.serving else 0.0,
+        held=figures.held,
+        release_wait=release_wait(
+            free=free,
+            held=figures.held,
+            next_release_ms=figures.next_release_ms,
+            now_ms=figures.now_ms,
+        ),
+    )
+
+
+@dataclass
+class Meters:
+    """One RateMeter per event, shared by the status poll and the push. Fed
+    by the admission step, the one place this process sees the serving
+    number move."""
+
+    meters: dict[str, RateMeter] = field(default_factory=dict)
+
+    def add(self, event_id: str, t: float, serving: int) -> None:
+        self.meters.setdefault(event_id, RateMeter()).add(t, serving)
+
+    def speeds(self, event_id: str) -> Speeds:
+        meter = self.meters.get(event_id)
+        return meter.speeds() if meter is not None else (None, None)

@@ -22,10 +22,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from onsale.admin.policy import Event
+from onsale.events.policy import Event
 from onsale.monitoring import metrics
-from onsale.queue import eager
-from onsale.queue.estimate import Outlook, RateMeter, Speeds, release_wait
+from onsale.queue import eager, messages
+from onsale.queue.estimate import Meters, Outlook, Speeds, outlook
 from onsale.queue.store import Snapshot
 
 log = logging.getLogger(__name__)
@@ -135,8 +135,7 @@ class Room:
 
     event: Event
     fans: dict[str, Fan] = field(default_factory=dict)
-    meter: RateMeter = field(default_factory=RateMeter)
-    speeds: Speeds = (None, None)  # the meter's, taken once per tick
+    speeds: Speeds = (None, None)  # the event's meter's, taken once per tick
     unnumbered: bool = False  # some fan here joined before the draw and lacks its number
     last_touch: float = 0.0
 
@@ -146,46 +145,24 @@ Snapshotter = Callable[[str, list[str]], Awaitable[Snapshot]]
 NumberLookup = Callable[[str, list[str]], Awaitable[list[int]]]
 
 
-def outlook(snap: Snapshot, room: Room) -> Outlook:
-    free = max(snap.capacity - snap.sold - snap.held, 0)
-    return Outlook.of(
-        room.speeds,
-        snap.rate_per_minute,
-        remaining=free,
-        tickets_per_order=snap.sold / snap.orders if snap.orders else 2.0,
-        abandon_share=snap.abandon_share,
-        held=snap.held,
-        release_wait=release_wait(
-            free=free, held=snap.held, next_release_ms=snap.next_release_ms, now_ms=snap.now_ms
-        ),
-    )
-
-
 def status_message(number: int, snap: Snapshot, view: Outlook) -> tuple[str, str]:
-    """(state, JSON message) of a fan with queue ``number`` who is not admitted.
-    "ts" is Redis' clock at the snapshot (ms): clients measure delivery lag by it."""
+    """(state, JSON message) of a fan with queue ``number`` who is not admitted
+    (the messages are built in onsale.queue.messages)."""
     if snap.sold_out:
-        return "closed", CLOSED_SOLD_OUT
+        return "closed", messages.CLOSED_SOLD_OUT
     if number <= 0:
-        return "prequeue", f"{PREQUEUE_STATUS}{snap.now_ms}}}"
+        return "prequeue", messages.prequeue_text(snap.now_ms)
     position = number - snap.serving
     eta, p90 = view.eta(position)
-    soon = "true" if view.sold_out_before(position) else "false"
-    # Every place left is held: the wait is for the first hold to end.
-    held = ""
-    if view.release_wait:
-        held = f'"all_held":true,"next_release_seconds":{view.release_wait},'
-    return "waiting", (
-        f'{{"type":"status","state":"waiting","number":{number},"position":{position},'
-        f'"ahead":{position - 1},'
-        f'"eta_seconds":{eta},"eta_p90_seconds":{p90},"likely_sold_out":{soon},{held}'
-        f'"ts":{snap.now_ms}}}'
+    return "waiting", messages.waiting_text(
+        number=number,
+        position=position,
+        eta=eta,
+        p90=p90,
+        likely_sold_out=view.sold_out_before(position),
+        release_wait=view.release_wait,
+        ts=snap.now_ms,
     )
-
-
-CLOSED_SOLD_OUT = '{"type":"closed","reason":"sold_out"}'
-CLOSED_LOST = '{"type":"closed","reason":"lost"}'
-PREQUEUE_STATUS = '{"type":"status","state":"prequeue","position":null,"ts":'
 
 
 @dataclass
@@ -193,6 +170,8 @@ class FanOut:
     snapshot: Snapshotter
     admitted: AdmitHook  # the "admitted" (or "closed") message of a served fan
     numbers: NumberLookup  # queue numbers of entries (0: not drawn yet)
+    # The admission rate measured per event (shared with the status poll).
+    meters: Meters = field(default_factory=Meters)
     rooms: dict[str, Room] = field(default_factory=dict)
     last_pass_seconds: float = 0.0
 
@@ -226,8 +205,7 @@ class FanOut:
             if now - room.last_touch >= TOUCH_EVERY_SECONDS:
                 touch, room.last_touch = list(room.fans), now
             snap = await self.snapshot(event_id, touch)
-            room.meter.add(now, snap.serving)
-            room.speeds = room.meter.speeds()
+            room.speeds = self.meters.speeds(event_id)
             if snap.drawn and room.unnumbered:
                 await self._learn_numbers(event_id, room)
             await self._push(room, snap)
@@ -249,11 +227,11 @@ class FanOut:
                 # not back in time. Joining again with the token finds the
                 # place if the drawn order kept it, else lines up anew.
                 fan.last_state = "closed"
-                fan.offer(CLOSED_LOST, final=True)
+                fan.offer(messages.CLOSED_LOST, final=True)
 
     async def _push(self, room: Room, snap: Snapshot) -> None:
         now = time.monotonic()
-        view = outlook(snap, room)
+        view = outlook(snap, room.speeds)
         pushed = 0
         for fan in list(room.fans.values()):
             if fan.final or fan.closed:

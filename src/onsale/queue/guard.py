@@ -18,6 +18,9 @@ from onsale.keys import join_rate_key, pow_used_key
 from onsale.redis import AnyRedis
 
 CHALLENGE_SECONDS = 300
+# The purpose of the challenges' key, derived from the server's secret
+# (tokens.Signer.derive): a challenge never checks as a token, or back.
+CHALLENGE_PURPOSE = b"onsale/join-challenge/v1"
 
 
 def leading_zero_bits(digest: bytes) -> int:
@@ -77,6 +80,7 @@ def check_challenge(key: bytes, event_id: str, challenge: str, now: float) -> No
 class Guard:
     client: AnyRedis
     prefix: str
+    # The challenges' key (tokens.Signer.derive(CHALLENGE_PURPOSE)).
     secret: bytes
     joins_per_minute: int
 

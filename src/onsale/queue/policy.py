@@ -1,4 +1,6 @@
-"""Pure rules of the waiting room: admission maths and what a fan is told.
+"""Pure rules of the waiting room: what a fan is told, and the caps and
+presence rules of admission (the admission rate itself is computed in
+``lua/admit.lua`` only).
 The clock is an argument. (The pre-queue draw is in ``draw.py``.)
 """
 
@@ -10,31 +12,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 State = Literal["prequeue", "waiting", "admitted", "closed"]
-
-
-@dataclass(frozen=True)
-class Advance:
-    admitted: int
-    carry: float
-
-
-# Time since the last step that counts towards the budget (lua/admit.lua too).
-MAX_GAP_MS = 5000
-
-
-def advance(
-    *, rate_per_minute: int, elapsed_ms: int, carry: float, free_slots: int, waiting: int
-) -> Advance:
-    """How many fans one admission step lets in (the maths of ``lua/admit.lua``).
-
-    The budget is the carried remainder plus rate × elapsed time; it is capped
-    by the free shopper slots and by the fans waiting. At most one second's
-    worth of unused budget is carried, so an idle queue does not bank a burst,
-    and at most MAX_GAP_MS count after a pause (no step ran), for the same reason.
-    """
-    budget = carry + rate_per_minute * min(max(elapsed_ms, 0), MAX_GAP_MS) / 60000
-    admitted = max(min(math.floor(budget), max(free_slots, 0), max(waiting, 0)), 0)
-    return Advance(admitted, min(budget - admitted, max(1.0, rate_per_minute / 60)))
 
 
 def admission_cap(*, max_active: int, active: int, capacity: int, free: int, holding: int) -> int:

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from onsale.http import JSON, path_param, read_json, runtime_of, token_of
 from onsale.queue.guard import new_challenge
-from onsale.queue.service import status_json
+from onsale.queue.messages import standing
 
 
 async def join(request: Request) -> Response:
@@ -24,7 +24,7 @@ async def join(request: Request) -> Response:
         await rt.guard.check_pow(event.id, event.spec.admission.pow_difficulty, body)
     result = await rt.queue.join(event, token)
     status = await rt.queue.status(event, result.queue_token)
-    body = {"queue_token": result.queue_token, "entry_id": result.entry, **status_json(status)}
+    body = {"queue_token": result.queue_token, "entry_id": result.entry, **standing(status)}
     return JSON(body, status_code=201 if result.joined.new else 200)
 
 
@@ -33,7 +33,7 @@ async def status(request: Request) -> Response:
     event = await rt.events.get(path_param(request, "event_id"))
     token = token_of(request)
     fan = await rt.queue.status(event, token)
-    body = status_json(fan)
+    body = standing(fan)
     if fan.state == "admitted" and fan.session_expires_ms:
         entry = rt.queue.entry_of(event.id, token)
         access, expires = rt.queue.access_token(event, entry, fan.session_expires_ms)

@@ -5,31 +5,33 @@ Places outlive Redis (I6, I7) without a Postgres write per join: a fan's
 number is in their entry id, which their signed queue token carries; the
 drawn pre-queue order is in Postgres (``draws``); the serving number is saved
 once per admission step and numbers are reserved in Postgres a block at a
-time. When Redis lost an event's queue, :meth:`QueueService.restore` puts the
-counters and the drawn order back, and every fan's number comes back with
-their token (join, status poll, or their open websocket's presence).
+time. When Redis lost an event's queue, :meth:`QueueService.restore` has
+onsale.recovery put the counters and the drawn order back (once per event per
+process), and every fan's number comes back with their token (join, status
+poll, or their open websocket's presence).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale import db, tokens
-from onsale.admin.policy import Event
-from onsale.admin.service import EventService
 from onsale.errors import NotFound, Unauthorized, Unavailable
+from onsale.events.catalog import EventCatalog
+from onsale.events.policy import Event
 from onsale.monitoring import metrics
-from onsale.queue import draw, policy, repo
-from onsale.queue.estimate import RateMeter, estimate, likely_sold_out, release_wait
+from onsale.queue import draw, messages, policy, repo
+from onsale.queue.estimate import Meters, outlook
 from onsale.queue.store import (
     AdmitResult,
     DrawPending,
@@ -43,10 +45,6 @@ log = logging.getLogger(__name__)
 
 DRAW_ATTEMPTS = 5
 QUEUE_TOKEN_GRACE_SECONDS = 24 * 3600
-# Test-only switch (the negative control of tests/integration/
-# test_queue_durability.py): off, a Redis that lost its data loses every
-# waiting fan's place, as before places were made durable.
-DURABLE_PLACES = True
 # Numbers reserved in Postgres at a time: one write per this many joins (the
 # next block is reserved when half of one is left, so no join waits). After a
 # loss, numbering resumes past the block: at most this many numbers are
@@ -72,13 +70,32 @@ class JoinResult:
     joined: Joined
 
 
+class QueueRecovery(Protocol):
+    """What the queue asks of onsale.recovery.Recovery when Redis lost data."""
+
+    async def prepare_redis(self, event: Event) -> str: ...
+
+    async def restore_queue(
+        self, event: Event, *, durable: bool, return_ms: int, force: bool
+    ) -> None: ...
+
+
 @dataclass
 class QueueService:
     store: QueueStore
-    events: EventService
-    secret: bytes
+    events: EventCatalog
+    signer: tokens.Signer
+    engine: AsyncEngine
+    # Puts an event's state back in Redis (onsale.recovery.Recovery).
+    recovery: QueueRecovery
+    # Frees an event's expired holds before admission counts the stock.
+    reclaim: Callable[[str], Awaitable[object]]
+    # Off only in the negative controls of tests/integration/
+    # test_queue_durability.py: a Redis that lost its data then loses every
+    # waiting fan's place, as before places were made durable.
+    durable_places: bool = True
     # Serving-number samples per event, taken at each admission step.
-    meters: dict[str, RateMeter] = field(default_factory=dict)
+    meters: Meters = field(default_factory=Meters)
     # Per event: (serving, next) at this process's last admission step, and
     # the serving number it last saved.
     counters: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -93,14 +110,14 @@ class QueueService:
 
     def _queue_token(self, event: Event, entry: str) -> str:
         expires = int(event.spec.sale.closes_at.timestamp()) + QUEUE_TOKEN_GRACE_SECONDS
-        return tokens.sign(self.secret, tokens.Claims("queue", event.id, entry, expires))
+        return self.signer.sign(tokens.Claims("queue", event.id, entry, expires))
 
     def entry_of(self, event_id: str, token: str | None) -> str:
         """The queue entry a queue token names. Raises Unauthorized, TokenExpired,
         Forbidden (a token of another kind or event)."""
         if token is None:
             raise Unauthorized("A queue token is required")
-        claims = tokens.verify(self.secret, token, kind="queue", event_id=event_id, now=time.time())
+        claims = self.signer.verify(token, kind="queue", event_id=event_id, now=time.time())
         return claims.subject
 
     async def join(self, event: Event, token: str | None) -> JoinResult:
@@ -129,7 +146,7 @@ class QueueService:
                 reserve = functools.partial(self._reserve, event.id, need.number)
                 await self._once("reserve", event.id, reserve)
             except Unavailable:
-                await self.events.prepare_redis(event)
+                await self.recovery.prepare_redis(event)
         raise Unavailable("The queue is busy opening, retry shortly")
 
     def _start(
@@ -160,7 +177,7 @@ class QueueService:
         numbering resumes past every number a token may carry."""
         upto = number + RESERVE_BLOCK
         try:
-            await repo.reserve(self.events.engine, event_id, upto)
+            await repo.reserve(self.engine, event_id, upto)
         except Exception as exc:
             if not db.unavailable(exc):
                 raise
@@ -182,37 +199,17 @@ class QueueService:
 
     async def _restore(self, event_id: str, *, force: bool = False) -> None:
         event = await self.events.get(event_id)
-        await self.events.prepare_redis(event)
-        places, drawn = repo.Places(), None
-        if DURABLE_PLACES:
-            places = await repo.get_places(self.events.engine, event_id)
-            record = await repo.get_draw(self.events.engine, event_id)
-            drawn = record.entries if record else None
-        after_loss = places != repo.Places() or drawn is not None
-        restored = await self.store.restore(
-            event_id,
-            serving=places.serving,
-            reserved=places.reserved,
-            drawn=drawn,
-            durable=DURABLE_PLACES,
+        await self.recovery.restore_queue(
+            event,
+            durable=self.durable_places,
             return_ms=int(RETURN_SECONDS * 1000),
-            after_loss=after_loss,
             force=force,
         )
-        if restored and after_loss:
-            log.warning(
-                "queue of %s restored after Redis %s: serving %d, reserved %d, %s drawn",
-                event_id,
-                "came back older" if force else "lost it",
-                places.serving,
-                places.reserved,
-                "none" if drawn is None else len(drawn),
-            )
 
     async def draw(self, event: Event) -> bool:
         """Number the pre-queue in a random order once the sale opens; True if
         this call drew it (any process may call it; only one draw happens)."""
-        record = await repo.ensure_draw(self.events.engine, event.id)
+        record = await repo.ensure_draw(self.engine, event.id)
         for _ in range(DRAW_ATTEMPTS):
             order = draw.order(record.seed, await self.store.prequeue(event.id))
             try:
@@ -220,7 +217,7 @@ class QueueService:
             except DrawStale:
                 continue
             if drawn:
-                await repo.save_drawn(self.events.engine, event.id, order)
+                await repo.save_drawn(self.engine, event.id, order)
                 log.info("pre-queue of %s drawn: %d entries", event.id, len(order))
             return drawn
         return False
@@ -228,7 +225,7 @@ class QueueService:
     async def reveal(self, event: Event) -> dict[str, Any]:
         """The draw as anyone may check it: the commitment from the start, the
         seed and the drawn order once the sale has opened."""
-        record = await repo.ensure_draw(self.events.engine, event.id)
+        record = await repo.ensure_draw(self.engine, event.id)
         out: dict[str, Any] = {
             "event_id": event.id,
             "commitment": record.commitment,
@@ -238,7 +235,7 @@ class QueueService:
         entries = record.entries
         if entries is None and await self.store.is_drawn(event.id):
             entries = await self.store.drawn_order(event.id)
-            await repo.save_drawn(self.events.engine, event.id, entries)
+            await repo.save_drawn(self.engine, event.id, entries)
         if entries is not None:
             out.update(drawn=True, seed=record.seed.hex(), entries=entries)
         return out
@@ -258,12 +255,9 @@ class QueueService:
         status = policy.fan_status(view)
         if status is None or status.state != "admitted" or not status.session_expires_ms:
             reason = (status.reason if status else None) or "session_ended"
-            return json.dumps({"type": "closed", "reason": reason}, separators=(",", ":"))
+            return messages.encode(messages.closed(reason))
         token, expires = self.access_token(event, entry, status.session_expires_ms)
-        return json.dumps(
-            {"type": "admitted", "access_token": token, "access_expires_at": iso_seconds(expires)},
-            separators=(",", ":"),
-        )
+        return messages.encode(messages.admitted(token, iso_seconds(expires)))
 
     async def status(self, event: Event, token: str | None) -> policy.FanStatus:
         """Where the fan stands. Raises NotFound for an entry Redis does not know."""
@@ -281,28 +275,17 @@ class QueueService:
     def _outlook(
         self, event: Event, view: policy.QueueView, status: policy.FanStatus
     ) -> policy.FanStatus:
-        """A waiting fan's status with the estimates the push gives
-        (``fanout.outlook``): the ETA, its p90, and ``likely_sold_out``."""
+        """A waiting fan's status with the estimates the push gives: the ETA,
+        its p90, ``likely_sold_out`` and the wait for a hold to end."""
         assert status.position is not None
-        free = max(view.capacity - view.sold - view.held, 0)
-        wait = release_wait(
-            free=free, held=view.held, next_release_ms=view.next_release_ms, now_ms=view.now_ms
-        )
-        meter = self.meters.get(event.id, RateMeter())
-        est = estimate(status.position, meter.speeds(), view.rate_per_minute, wait)
-        soon = likely_sold_out(
-            ahead=status.position - 1,
-            remaining=free,
-            tickets_per_order=view.sold / view.orders if view.orders else 2.0,
-            abandon_share=view.abandoned / view.serving if view.serving else 0.0,
-            held=view.held,
-        )
+        seen = outlook(view, self.meters.speeds(event.id))
+        eta, p90 = seen.eta(status.position)
         return replace(
             status,
-            eta_seconds=est.eta_seconds,
-            eta_p90_seconds=est.eta_p90_seconds,
-            likely_sold_out=soon,
-            next_release_seconds=wait or None,
+            eta_seconds=eta,
+            eta_p90_seconds=p90,
+            likely_sold_out=seen.sold_out_before(status.position),
+            next_release_seconds=seen.release_wait or None,
         )
 
     def access_token(self, event: Event, entry: str, session_expires_ms: int) -> tuple[str, int]:
@@ -313,24 +296,24 @@ class QueueService:
         """
         expires = session_expires_ms // 1000 + event.spec.hold_seconds
         claims = tokens.Claims("access", event.id, entry, expires)
-        return tokens.sign(self.secret, claims), expires
+        return self.signer.sign(claims), expires
 
     async def admit(self, event: Event) -> AdmitResult:
         if not await self.store.is_configured(event.id):
-            await self.events.prepare_redis(event)
+            await self.recovery.prepare_redis(event)
         if event.spec.sale.opens_at.timestamp() <= time.time() and not await self.store.is_drawn(
             event.id
         ):
             await self.draw(event)
         # Free expired holds first: admission counts the stock not held.
-        await self.events.inventory.reclaim(event.id)
+        await self.reclaim(event.id)
         result = await self.store.admit(event.id)
         metrics.QUEUE_ADMISSION_RUNS.inc()
         metrics.QUEUE_ADMITTED.inc(result.admitted)
         metrics.QUEUE_SKIPPED_AWAY.inc(result.skipped)
         metrics.QUEUE_PARKED_AWAY.inc(result.parked)
-        self.meters.setdefault(event.id, RateMeter()).add(time.monotonic(), result.serving)
-        if DURABLE_PLACES:
+        self.meters.add(event.id, time.monotonic(), result.serving)
+        if self.durable_places:
             await self._keep(event.id, result)
         return result
 
@@ -345,14 +328,14 @@ class QueueService:
         self.counters[event_id] = (result.serving, result.next)
         if event_id in self.unreserved:  # numbers given while Postgres was down
             try:
-                await repo.reserve(self.events.engine, event_id, self.unreserved[event_id])
+                await repo.reserve(self.engine, event_id, self.unreserved[event_id])
                 del self.unreserved[event_id]
             except Exception as exc:
                 if not db.unavailable(exc):
                     raise
         if result.serving > self.counters_saved.get(event_id, 0):
             try:
-                await repo.save_serving(self.events.engine, event_id, result.serving)
+                await repo.save_serving(self.engine, event_id, result.serving)
             except Exception as exc:  # admission goes on; saved next step
                 if not db.unavailable(exc):
                     raise
@@ -376,12 +359,7 @@ class QueueService:
     def shopper_of(self, event_id: str, token: str | None) -> str:
         """The queue entry an access token names. Raises Unauthorized,
         TokenExpired, Forbidden (a token of another kind or event)."""
-        if token is None:
-            raise Unauthorized("An access token is required: join the queue first")
-        claims = tokens.verify(
-            self.secret, token, kind="access", event_id=event_id, now=time.time()
-        )
-        return claims.subject
+        return self.signer.access(token, event_id, time.time()).subject
 
     async def presence(self, event: Event, token: str | None) -> bool:
         """The admitted shopper ``token`` names is there (their page's
@@ -391,26 +369,9 @@ class QueueService:
         metrics.QUEUE_PRESENCE_BEATS.inc()
         return await self.store.presence(event.id, entry) > 0
 
+    async def counts(self, event_id: str) -> dict[str, int]:
+        """Fans waiting, admitted so far, and shopping now."""
+        return await self.store.counts(event_id)
+
     async def leave(self, event: Event, token: str | None) -> bool:
         return await self.store.leave(event.id, self.entry_of(event.id, token))
-
-
-def status_json(status: policy.FanStatus) -> dict[str, Any]:
-    """A fan's standing on the wire. ``number`` (waiting or admitted) is the
-    fan's queue number: it never changes, not even when Redis lost its data,
-    so a client can tell its place was kept."""
-    out: dict[str, Any] = {"state": status.state, "position": status.position}
-    if status.state == "waiting":
-        out.update(
-            ahead=status.ahead,
-            eta_seconds=status.eta_seconds,
-            eta_p90_seconds=status.eta_p90_seconds,
-            likely_sold_out=status.likely_sold_out,
-        )
-        if status.next_release_seconds:
-            out.update(all_held=True, next_release_seconds=status.next_release_seconds)
-    if status.number is not None and status.state in ("waiting", "admitted"):
-        out["number"] = status.number
-    if status.reason:
-        out["reason"] = status.reason
-    return out

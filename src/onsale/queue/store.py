@@ -13,9 +13,10 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from onsale.admin.policy import EventSpec
 from onsale.errors import SaleNotOpen, SoldOut, Unavailable
+from onsale.events.policy import EventSpec
 from onsale.keys import EventKeys, event_keys
+from onsale.monitoring import metrics
 from onsale.queue.policy import QueueView
 from onsale.redis import AnyRedis, Scripts
 
@@ -115,7 +116,13 @@ class QueueStore:
         self._client = client
         self._prefix = prefix
         self.shopper_presence = shopper_presence
-        self._scripts = Scripts(client, "onsale.queue.lua", SCRIPTS, prelude="_lib")
+        self._scripts = Scripts(
+            client,
+            "onsale.queue.lua",
+            SCRIPTS,
+            prelude="_lib",
+            seconds=metrics.REDIS_SCRIPT_SECONDS,
+        )
         # Restores an event's counters from Postgres after Redis lost them.
         self.restorer: Restorer | None = None
 

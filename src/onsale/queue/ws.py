@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Coroutine
 from typing import Any, cast
@@ -23,8 +22,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from onsale.errors import Forbidden, NotFound, Unauthorized, Unavailable
 from onsale.http import classify, runtime_of
+from onsale.queue import messages
 from onsale.queue.fanout import Fan
-from onsale.queue.service import status_json
 
 CLOSE_BAD_TOKEN = 4401
 CLOSE_UNKNOWN_EVENT = 4404
@@ -88,8 +87,7 @@ async def _serve(websocket: WebSocket, send: Send) -> None:
         await websocket.send_text(last)
         await websocket.close()
         return
-    first = {"type": "status", **status_json(status)}
-    await websocket.send_text(json.dumps(first, separators=(",", ":")))
+    await websocket.send_text(messages.encode(messages.status(status)))
 
     def push(text: str) -> Coroutine[Any, Any, None]:
         # ASGI servers' send is a coroutine function (typed as Awaitable).

@@ -10,8 +10,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from onsale.admin.policy import LANGUAGES
 from onsale.errors import NotFound
+from onsale.events.policy import LANGUAGES
 from onsale.headers import page_headers
 from onsale.http import path_param, runtime_of
 from onsale.web.strings import dictionary

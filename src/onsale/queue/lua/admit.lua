@@ -1,8 +1,8 @@
 -- admit: advance the serving number. Any process may call it at any time: the
 -- budget is rate per minute times the time since the last advance (Redis'
 -- own clock), capped by the free shopper slots and by the stock not already
--- in someone's hands, so calling it twice admits nobody extra. The same maths
--- is onsale.queue.policy.advance.
+-- in someone's hands, so calling it twice admits nobody extra. This script is
+-- the one place the admission rate is computed.
 --
 -- Fans away longer than the grace period (not seen by a websocket tick, a
 -- status poll or a join) are skipped: they take no slot and no budget, so

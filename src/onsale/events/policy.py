@@ -1,5 +1,9 @@
 """Pure rules of event definitions: parsing and validating what a venue sends.
 
+(Over 450 lines on purpose: the event model and the validation of every field
+of API.md's event definition are one concept, read together when a field is
+added; split by section they would import each other's private helpers.)
+
 Nothing here touches Redis, SQL or the web: a request body goes in, a frozen
 :class:`EventSpec` (or a ValidationFailed naming every bad field) comes out.
 """
@@ -488,6 +492,6 @@ def _valid_zone(name: str) -> bool:
 
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a folder in tzdata
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory
         return False
     return True

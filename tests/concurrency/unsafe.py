@@ -3,7 +3,8 @@
 It reads the seats, yields (as any implementation with a round trip between
 its check and its write does), then writes. Concurrent buyers of the last
 seats then oversell, which is what the Lua scripts exist to prevent. Used only
-when a test switches ``onsale.inventory.store.ATOMIC_HOLDS`` off.
+by the negative controls, which give it to the store (``InventoryStore``'s
+``unsafe_hold``); it ships in no package.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from onsale.admin.policy import (
+from onsale.errors import ValidationFailed
+from onsale.events.policy import (
     Admission,
     Category,
     Event,
@@ -23,7 +24,6 @@ from onsale.admin.policy import (
     parse_venue,
     spec_to_json,
 )
-from onsale.errors import ValidationFailed
 from tests.unit._specs import example_body, example_spec
 
 
