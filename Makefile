@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test lint typecheck loadtest chaos clean
+.PHONY: demo serve test lint typecheck loadtest chaos deploy-check rolling-deploy clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ loadtest: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python loadtests/chaos.py $(CHAOS_ARGS)
+
+# deploy/ checked offline: hadolint, compose schema, haproxy -c, Kubernetes schemas.
+deploy-check: $(STAMP)
+	$(BIN)/pytest -q tests/deploy
 
 clean:
 	rm -rf $(VENV) .onsale .pytest_cache .mypy_cache .ruff_cache

@@ -91,6 +91,10 @@ class Settings:
     # the exit (0: no drain, uvicorn's plain shutdown), the seconds /readyz
     # says 503 before the first fan is told to reconnect (the balancer's
     # health check notices), and the seconds over which the fans are told.
+    # Whether ``onsale serve`` brings the schema up to date at start. Off
+    # behind PgBouncer in transaction mode: the migrations' session advisory
+    # lock needs a direct connection (``onsale db upgrade`` runs them there).
+    migrate_on_start: bool = True
     drain_seconds: float = 25.0
     drain_wait_seconds: float = 2.0
     drain_spread_seconds: float = 5.0
@@ -225,6 +229,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         ),
         header_timeout_seconds=_positive(env, "ONSALE_HEADER_TIMEOUT_SECONDS", 10.0),
         stripe_js_url=env.get("ONSALE_STRIPE_JS_URL") or STRIPE_JS_URL,
+        migrate_on_start=_bool(env, "ONSALE_MIGRATE_ON_START", True),
         drain_seconds=drain[0],
         drain_wait_seconds=drain[1],
         drain_spread_seconds=drain[2],

@@ -35,3 +35,10 @@ def test_drain_settings_must_fit_their_bound() -> None:
     with pytest.raises(SettingsError, match="negative"):
         from_env({"ONSALE_DRAIN_WAIT_SECONDS": "-1"})
     assert from_env({"ONSALE_DRAIN_SECONDS": "0"}).drain_seconds == 0
+
+
+def test_migrations_at_start_can_be_left_to_a_direct_connection() -> None:
+    """Behind PgBouncer in transaction mode the nodes do not migrate
+    (deploy/pgbouncer/pgbouncer.ini): ``onsale db upgrade`` does, directly."""
+    assert from_env({}).migrate_on_start is True
+    assert from_env({"ONSALE_MIGRATE_ON_START": "false"}).migrate_on_start is False
