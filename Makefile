@@ -34,6 +34,11 @@ loadtest: $(STAMP)
 chaos: $(STAMP)
 	$(BIN)/python loadtests/chaos.py $(CHAOS_ARGS)
 
+# A rolling deploy during a sell-out: 3 nodes on a Redis Cluster behind HAProxy,
+# each SIGTERMed and restarted in turn (loadtests/rolling_deploy.py).
+rolling-deploy: $(STAMP)
+	$(BIN)/python loadtests/rolling_deploy.py $(ROLLING_ARGS)
+
 # deploy/ checked offline: hadolint, compose schema, haproxy -c, Kubernetes schemas.
 deploy-check: $(STAMP)
 	$(BIN)/pytest -q tests/deploy
