@@ -18,7 +18,9 @@ On SIGTERM a node instead:
    queue token names it);
 3. hands the signal back to uvicorn: the listener closes, requests in flight
    (checkouts) finish within what is left of ``drain_seconds`` (uvicorn's
-   ``timeout_graceful_shutdown``), then the lifespan shutdown runs.
+   ``timeout_graceful_shutdown``), then the lifespan shutdown runs;
+4. should anything still hold the process at ``drain_seconds`` after the
+   signal, a timer thread ends it (exit status 70, a log line).
 
 Why in the application and not a uvicorn ``Server`` subclass: with
 ``--workers N`` uvicorn's supervisor builds each worker's ``Server`` itself.
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import threading
 import time
@@ -48,6 +51,8 @@ CLOSE_SERVICE_RESTART = 1012  # RFC 6455: "the service is restarting"
 BATCH_INTERVAL_SECONDS = 0.25
 # Left, within the bound, for the lifespan shutdown (pools, tasks).
 SHUTDOWN_MARGIN_SECONDS = 1.0
+# The exit status of a process still there at the bound (see Drain.overdue).
+EXIT_OVERDUE = 70
 
 Fans = Callable[[], list[Fan]]
 
@@ -93,8 +98,10 @@ class Drain:
         wait: float,
         spread: float,
         interval: float = BATCH_INTERVAL_SECONDS,
+        exit: Callable[[int], object] = os._exit,
     ) -> None:
         self.bound = bound
+        self._exit = exit
         self.wait = wait
         self.spread = spread
         self.interval = interval
@@ -155,6 +162,10 @@ class Drain:
 
         def start() -> None:
             self._task = loop.create_task(self._then(fans, hand_over))
+            # A thread, not the loop: it fires even if the loop is stuck.
+            timer = threading.Timer(self.bound, self.overdue)
+            timer.daemon = True
+            timer.start()
 
         def on_sigterm(sig: int, frame: FrameType | None) -> None:
             if self.draining:  # a second SIGTERM: stop waiting
@@ -170,6 +181,15 @@ class Drain:
                 signal.signal(signal.SIGTERM, previous)
 
         return undo
+
+    def overdue(self) -> None:
+        """The bound is reached and the process is still there (a shutdown step
+        that hangs): leave now, as the orchestrator's SIGKILL would, but with
+        a line in the log and a status that says so."""
+        log.error("drain: still running %.0f s after SIGTERM; exiting now", self.bound)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        self._exit(EXIT_OVERDUE)
 
     async def _then(self, fans: Fans, hand_over: Callable[[int, FrameType | None], Any]) -> None:
         try:

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -26,6 +29,7 @@ from sqlalchemy import text
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from onsale import drain
 from onsale.runtime import Runtime
 from onsale.settings import Settings
 from tests import live_server
@@ -204,3 +208,96 @@ async def test_without_the_drain_every_socket_closes_at_once(server: Any, runtim
     assert 503 not in seen["readyz"], seen["readyz"]
     assert times[-1] - times[0] < 0.2, times
     assert times[0] < 0.45, times
+
+
+HUNG_SHUTDOWN = """
+import asyncio, os, signal, sys
+from onsale.drain import Drain
+
+async def main():
+    # uvicorn's handler stand-in: the shutdown it starts never ends.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    drain = Drain(bound=float(sys.argv[1]), wait=0.1, spread=0.1)
+    drain.install(list, asyncio.get_running_loop())
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.sleep(float(sys.argv[2]))  # what holds the process
+
+asyncio.run(main())
+"""
+
+
+def _hung(bound: float, held: float) -> tuple[int, float, str]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", HUNG_SHUTDOWN, str(bound), str(held)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return done.returncode, time.monotonic() - started, done.stderr
+
+
+def test_a_shutdown_that_hangs_is_ended_at_the_bound() -> None:
+    """Whatever holds the process after the drain (a lifespan step that never
+    returns), it is gone at the bound, with its own exit status and a log
+    line. Without the drain (bound 0) the same process stays as long as it is
+    held."""
+    code, took, stderr = _hung(1.5, held=30)
+    assert code == drain.EXIT_OVERDUE, stderr[-2000:]
+    assert 1.5 <= took < 6, took
+    assert "exiting now" in stderr
+
+    code, took, _ = _hung(0, held=4)
+    assert code == 0 and took >= 4
+
+
+@pytest.fixture
+def two_workers(settings: Settings, runtime: Runtime) -> Iterator[live_server.Server]:
+    """``onsale serve --workers 2`` with the drain settings."""
+    port = live_server.free_port()
+    env = {
+        **os.environ,
+        "ONSALE_REDIS_URL": settings.redis_url or "",
+        "ONSALE_DATABASE_URL": settings.database_url or "",
+        "ONSALE_REDIS_PREFIX": settings.redis_prefix,
+        "ONSALE_SECRET_KEY": settings.secret_key.reveal(),
+        "ONSALE_ADMIN_TOKEN": ADMIN_TOKEN,
+        "ONSALE_JOIN_RATE_PER_MINUTE": "0",
+        "ONSALE_LOG_LEVEL": "WARNING",
+        **DRAIN,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "onsale.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+    )
+    server = live_server.Server(proc, f"127.0.0.1:{port}")
+    try:
+        server.wait_ready()
+        time.sleep(2)  # the second worker
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_with_workers_each_worker_drains(two_workers: live_server.Server) -> None:
+    """SIGTERM to uvicorn's supervisor reaches each worker, and each drains
+    its own fans (1012, after the wait) and exits."""
+    async with httpx.AsyncClient(base_url=two_workers.url, timeout=15) as c:
+        event_id = await _event(c)
+        tokens = [
+            (await c.post(f"/api/events/{event_id}/queue")).json()["queue_token"] for _ in range(13)
+        ]
+    sockets = [
+        await connect(f"ws://{two_workers.host}/ws/events/{event_id}/queue?token={t}")
+        for t in tokens[1:]
+    ]
+    for ws in sockets:
+        await asyncio.wait_for(ws.recv(), 5)
+    sigterm = time.monotonic()
+    two_workers.proc.send_signal(signal.SIGTERM)
+    closed = await asyncio.gather(*(_closed(ws) for ws in sockets))
+    code = await asyncio.to_thread(two_workers.proc.wait, 20)
+    assert {c for _, c in closed} == {1012}
+    assert min(t for t, _ in closed) - sigterm >= 0.45
+    assert code == 0
