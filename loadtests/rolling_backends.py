@@ -165,7 +165,7 @@ def haproxy_config(
 class HAProxy:
     """A real HAProxy on a loopback port in front of ``nodes`` (ports)."""
 
-    def __init__(self, folder: Path, nodes: list[int]) -> None:
+    def __init__(self, folder: Path, nodes: list[int], source: Path = HAPROXY_CFG) -> None:
         self.folder = folder
         self.nodes = len(nodes)
         self.port = free_port()
@@ -173,7 +173,7 @@ class HAProxy:
         folder.mkdir(parents=True, exist_ok=True)
         self.config = folder / "haproxy.cfg"
         self.config.write_text(
-            haproxy_config(self.port, nodes, self.stats_port, folder / "admin.sock")
+            haproxy_config(self.port, nodes, self.stats_port, folder / "admin.sock", source)
         )
         binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
         checked = subprocess.run(
