@@ -51,7 +51,7 @@ from chaos import Clock, _app_errors, _auth, _get
 from chaos_backends import App, Backends
 from chaos_report import fans_with_errors, violations
 from rolling_backends import HAProxy, RedisCluster
-from rolling_report import rolling_problems
+from rolling_report import restart_problems, rolling_problems
 from run_sellout import (
     _counts,
     create_event,
@@ -292,21 +292,6 @@ def _load(
     }
 
 
-def _restart_problems(rollout: Rollout) -> list[str]:
-    problems = []
-    if rollout.failure is not None:
-        problems.append(f"the rollout failed: {rollout.failure!r}")
-    for r in rollout.restarts:
-        name = f"node{r['node']}"
-        if r["exit_code"] != 0:
-            problems.append(f"{name} exited {r['exit_code']} (a drained node exits 0)")
-        if r["exit_seconds"] > DRAIN["seconds"]:
-            problems.append(f"{name} took {r['exit_seconds']} s to exit (bound {DRAIN['seconds']})")
-        if 503 not in r["readyz_seen"]:
-            problems.append(f"{name} never said 503 on /readyz before it went")
-    return problems
-
-
 def _verdict(
     stack: Stack,
     args: argparse.Namespace,
@@ -327,7 +312,9 @@ def _verdict(
     problems += checked.get("violations", [])
     errors, unhandled = _app_errors(stack.apps)
     problems += [f"unhandled exception (a 500 or a 1011 close): {u}" for u in unhandled]
-    problems += _restart_problems(rollout)
+    if rollout.failure is not None:
+        problems.append(f"the rollout failed: {rollout.failure!r}")
+    problems += restart_problems(rollout.restarts, DRAIN["seconds"])
     rolling, figures = rolling_problems(
         record,
         max_errors=args.max_errors,

@@ -113,3 +113,18 @@ def rolling_problems(
         "stall_bound_seconds": max_stall,
     }
     return problems, figures
+
+
+def restart_problems(restarts: list[dict[str, Any]], bound: float) -> list[str]:
+    """Each node stopped must have drained: said 503 on /readyz, exited 0
+    within ``bound`` seconds of the signal."""
+    problems = []
+    for r in restarts:
+        name = f"node{r['node']}"
+        if r["exit_code"] != 0:
+            problems.append(f"{name} exited {r['exit_code']} (a drained node exits 0)")
+        if r["exit_seconds"] > bound:
+            problems.append(f"{name} took {r['exit_seconds']} s to exit (bound {bound:g} s)")
+        if 503 not in r["readyz_seen"]:
+            problems.append(f"{name} never said 503 on /readyz before it went")
+    return problems

@@ -140,3 +140,15 @@ def test_a_stalled_sale_fails_until_it_sold_out(rolling_report: ModuleType) -> N
         record, max_errors=2, max_stall=5.0, sold_out_at=2.5
     )
     assert problems == []
+
+
+def test_a_restart_that_did_not_drain_fails(rolling_report: ModuleType) -> None:
+    drained = {"node": 1, "exit_code": 0, "exit_seconds": 5.7, "readyz_seen": [503]}
+    assert rolling_report.restart_problems([drained], 15) == []
+    killed = {"node": 2, "exit_code": -9, "exit_seconds": 0.0, "readyz_seen": []}
+    slow = {"node": 3, "exit_code": 0, "exit_seconds": 16.0, "readyz_seen": [200, 503]}
+    assert rolling_report.restart_problems([killed, slow], 15) == [
+        "node2 exited -9 (a drained node exits 0)",
+        "node2 never said 503 on /readyz before it went",
+        "node3 took 16.0 s to exit (bound 15 s)",
+    ]
