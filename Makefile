@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test test-fast lint typecheck loadtest chaos clean
+.PHONY: demo serve test test-fast lint typecheck loadtest chaos deploy-check rolling-deploy clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,15 @@ loadtest: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python loadtests/chaos.py $(CHAOS_ARGS)
+
+# A rolling deploy during a sell-out: 3 nodes on a Redis Cluster behind HAProxy,
+# each SIGTERMed and restarted in turn (loadtests/rolling_deploy.py).
+rolling-deploy: $(STAMP)
+	$(BIN)/python loadtests/rolling_deploy.py $(ROLLING_ARGS)
+
+# deploy/ checked offline: hadolint, compose schema, haproxy -c, Kubernetes schemas.
+deploy-check: $(STAMP)
+	$(BIN)/pytest -q tests/deploy
 
 clean:
 	rm -rf $(VENV) .onsale .pytest_cache .mypy_cache .ruff_cache

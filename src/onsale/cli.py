@@ -79,7 +79,8 @@ def serve(args: argparse.Namespace) -> int:
     cfg, servers = _resolve(settings.from_env())
     try:
         assert cfg.database_url
-        db.upgrade_sync(cfg.database_url)
+        if cfg.migrate_on_start:
+            db.upgrade_sync(cfg.database_url)
         uvicorn.run(
             "onsale.app:create_app",
             factory=True,

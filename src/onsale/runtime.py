@@ -89,7 +89,7 @@ class Runtime:
         settings, embedded = await asyncio.to_thread(with_backends, settings)
         assert settings.redis_url and settings.database_url
         try:
-            if migrate:
+            if migrate and settings.migrate_on_start:
                 await db.upgrade(settings.database_url)
             engine = db.create_engine(settings.database_url)
             await db.wait_ready(engine)

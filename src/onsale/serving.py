@@ -19,6 +19,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from onsale.drain import graceful_timeout
 from onsale.settings import Settings
 
 # A request head (request line and headers) larger than this is refused with
@@ -167,4 +168,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # trusts loopback) never applies: an empty list trusts no proxy.
         "forwarded_allow_ips": list(settings.forwarded_allow_ips),
         "server_header": False,
+        # Requests in flight when a drain ends (checkouts) get what is left
+        # of the drain's bound, then are cancelled (onsale.drain).
+        "timeout_graceful_shutdown": graceful_timeout(settings),
     }

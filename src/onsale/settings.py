@@ -87,6 +87,17 @@ class Settings:
     header_timeout_seconds: float = 10.0
     # The Stripe.js the fan page loads; the pages' CSP lets its origin in.
     stripe_js_url: str = STRIPE_JS_URL
+    # Graceful drain on SIGTERM (onsale.drain): the bound from the signal to
+    # the exit (0: no drain, uvicorn's plain shutdown), the seconds /readyz
+    # says 503 before the first fan is told to reconnect (the balancer's
+    # health check notices), and the seconds over which the fans are told.
+    # Whether ``onsale serve`` brings the schema up to date at start. Off
+    # behind PgBouncer in transaction mode: the migrations' session advisory
+    # lock needs a direct connection (``onsale db upgrade`` runs them there).
+    migrate_on_start: bool = True
+    drain_seconds: float = 25.0
+    drain_wait_seconds: float = 2.0
+    drain_spread_seconds: float = 5.0
 
     @property
     def production(self) -> bool:
@@ -192,6 +203,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     if environment == "production" and (problems := production_problems(env)):
         raise SettingsError("ONSALE_ENV=production needs " + "; ".join(problems))
     secret = env.get("ONSALE_SECRET_KEY") or ""
+    drain = _drain(env)
     return Settings(
         redis_url=env.get("ONSALE_REDIS_URL") or None,
         database_url=env.get("ONSALE_DATABASE_URL") or None,
@@ -217,4 +229,24 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         ),
         header_timeout_seconds=_positive(env, "ONSALE_HEADER_TIMEOUT_SECONDS", 10.0),
         stripe_js_url=env.get("ONSALE_STRIPE_JS_URL") or STRIPE_JS_URL,
+        migrate_on_start=_bool(env, "ONSALE_MIGRATE_ON_START", True),
+        drain_seconds=drain[0],
+        drain_wait_seconds=drain[1],
+        drain_spread_seconds=drain[2],
     )
+
+
+def _drain(env: Mapping[str, str]) -> tuple[float, float, float]:
+    """The drain's bound, wait and spread; the wait and the spread must leave time,
+    within the bound, for the requests in flight to finish."""
+    bound = _float(env, "ONSALE_DRAIN_SECONDS", 25.0)
+    wait = _float(env, "ONSALE_DRAIN_WAIT_SECONDS", 2.0)
+    spread = _float(env, "ONSALE_DRAIN_SPREAD_SECONDS", 5.0)
+    if bound < 0 or wait < 0 or spread < 0:
+        raise SettingsError("ONSALE_DRAIN_* durations must not be negative")
+    if bound and wait + spread >= bound:
+        raise SettingsError(
+            f"ONSALE_DRAIN_WAIT_SECONDS + ONSALE_DRAIN_SPREAD_SECONDS ({wait + spread:g}) "
+            f"must be less than ONSALE_DRAIN_SECONDS ({bound:g})"
+        )
+    return bound, wait, spread

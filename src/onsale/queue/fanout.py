@@ -47,6 +47,7 @@ class Fan:
     __slots__ = (
         "busy",
         "busy_since",
+        "close_code",
         "closed",
         "done",
         "entry",
@@ -63,6 +64,7 @@ class Fan:
         self.send = send
         self.last_state = ""
         self.closed = False
+        self.close_code = 1000  # the socket's close code once the talk is over
         self.final = False  # the last message is sent or on its way
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # A send that had to wait: the task finishing it, since when, and the
@@ -118,6 +120,12 @@ class Fan:
     def cut_off(self) -> None:
         """Stop a fan that does not keep up (it reconnects and keeps its place)."""
         metrics.WS_SLOW_DISCONNECTS.inc()
+        self.end()
+
+    def restart(self) -> None:
+        """This process is going away (onsale.drain): the socket closes with
+        1012, and the fan reconnects to another node, keeping its place."""
+        self.close_code = 1012
         self.end()
 
     def end(self) -> None:

@@ -28,6 +28,7 @@ from onsale.queue.fanout import Fan
 CLOSE_BAD_TOKEN = 4401
 CLOSE_UNKNOWN_EVENT = 4404
 CLOSE_TRY_AGAIN = 1013  # RFC 6455 "Try Again Later"
+CLOSE_SERVICE_RESTART = 1012  # this node is draining (onsale.drain): try another
 log = logging.getLogger(__name__)
 
 
@@ -62,6 +63,11 @@ class QueueSocket:
 async def _serve(websocket: WebSocket, send: Send) -> None:
     rt = runtime_of(websocket)
     await websocket.accept()
+    if websocket.app.state.drain.draining:
+        # The balancer has not noticed yet: the fan's page reconnects at once,
+        # through it, to another node.
+        await websocket.close(code=CLOSE_SERVICE_RESTART)
+        return
     token = websocket.query_params.get("token")
     if not token:
         # No token, no place: a new place is given only by the HTTP join, behind
@@ -108,7 +114,7 @@ async def _serve(websocket: WebSocket, send: Send) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await drain
     if server_ends:
-        await websocket.close()
+        await websocket.close(code=fan.close_code)
 
 
 routes = [WebSocketRoute("/ws/events/{event_id}/queue", QueueSocket())]

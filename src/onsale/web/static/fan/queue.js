@@ -9,6 +9,11 @@ const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 const POLL_MS = 3000;
 const CLOSE_BAD_TOKEN = 4401;
 const CLOSE_UNKNOWN_EVENT = 4404;
+// A draining node (a deploy) says 1012: another node takes the fan at once.
+// A short jittered delay, not the backoff: the node already spreads its fans
+// over seconds, and the link is not down, so no status poll either.
+const CLOSE_SERVICE_RESTART = 1012;
+const RESTART_DELAY_MS = [100, 1000];
 
 export class QueueLink {
   /**
@@ -69,6 +74,13 @@ export class QueueLink {
       if (ev.code === CLOSE_BAD_TOKEN || ev.code === CLOSE_UNKNOWN_EVENT) {
         this.stop();
         this.on.lost(ev.code === CLOSE_BAD_TOKEN ? "unauthorized" : "not_found");
+        return;
+      }
+      if (ev.code === CLOSE_SERVICE_RESTART && this.attempt === 0) {
+        this.attempt = 1; // should the next socket fail too, back off as usual
+        const [low, high] = RESTART_DELAY_MS;
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => this.connect(), low + Math.random() * (high - low));
         return;
       }
       this.linkUp(false);
