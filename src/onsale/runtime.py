@@ -16,7 +16,6 @@ from onsale import db, tokens
 from onsale import redis as redis_conn
 from onsale.admin.service import VenueService
 from onsale.checkout.orders import OrderBook
-from onsale.checkout.payments import PaymentProvider, TestProvider
 from onsale.checkout.reconciler import Reconciler
 from onsale.checkout.service import CheckoutService
 from onsale.embedded import EmbeddedServers, start_embedded
@@ -26,6 +25,7 @@ from onsale.http import classify
 from onsale.inventory.service import InventoryService
 from onsale.inventory.store import InventoryStore
 from onsale.monitoring.collector import EventCollector, monitoring_engine
+from onsale.payments.providers import PaymentProvider, TestProvider
 from onsale.queue.fanout import FanOut
 from onsale.queue.guard import CHALLENGE_PURPOSE, Guard
 from onsale.queue.repo import create_draw

@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale.checkout import payment_repo, repo
-from onsale.checkout.payments import PaymentError
 from onsale.checkout.service import CheckoutService
 from onsale.errors import NotFound, Unavailable
 from onsale.events.policy import iso
 from onsale.monitoring import metrics, timing
+from onsale.payments.providers import PaymentError
 
 log = logging.getLogger("onsale.checkout.service")  # the name refund lines always had
 

@@ -15,10 +15,10 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale.checkout import idempotency, payment_repo
-from onsale.checkout.payments import PaymentError, PaymentProvider
 from onsale.events.catalog import EventCatalog
 from onsale.events.policy import Event
 from onsale.monitoring import metrics, timing
+from onsale.payments.providers import PaymentError, PaymentProvider
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale import faults, tokens
 from onsale.checkout import idempotency, payment_repo, policy, repo
-from onsale.checkout.payments import PaymentError, PaymentProvider
 from onsale.errors import (
     Conflict,
     HoldExpired,
@@ -46,6 +45,7 @@ from onsale.events.policy import Event
 from onsale.faults import Faults
 from onsale.inventory.store import Hold, InventoryStore, Sale
 from onsale.monitoring import logs, metrics, timing
+from onsale.payments.providers import PaymentError, PaymentProvider
 from onsale.settings import Settings
 
 log = logging.getLogger(__name__)
