@@ -42,6 +42,7 @@ ENVIRONMENTS = ("development", "production")
 MIN_SECRET_KEY_BYTES = 32
 MIN_ADMIN_TOKEN_CHARS = 32
 STRIPE_JS_URL = "https://js.stripe.com/v3/"
+STRIPE_API_BASE = "https://api.stripe.com"
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class Settings:
     header_timeout_seconds: float = 10.0
     # The Stripe.js the fan page loads; the pages' CSP lets its origin in.
     stripe_js_url: str = STRIPE_JS_URL
+    # Where onsale calls Stripe's API (tests point it at a local Stripe double).
+    stripe_api_base: str = STRIPE_API_BASE
 
     @property
     def production(self) -> bool:
@@ -217,4 +220,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         ),
         header_timeout_seconds=_positive(env, "ONSALE_HEADER_TIMEOUT_SECONDS", 10.0),
         stripe_js_url=env.get("ONSALE_STRIPE_JS_URL") or STRIPE_JS_URL,
+        stripe_api_base=(env.get("ONSALE_STRIPE_API_BASE") or STRIPE_API_BASE).rstrip("/"),
     )

@@ -61,7 +61,9 @@ async def refund(service: CheckoutService, order: repo.OrderRow, actor: str) -> 
         if provider is not None:
             try:
                 with timing.timed(metrics.PAYMENT_CALL_SECONDS.labels(provider.name, "refund")):
-                    await provider.refund(payment.provider_ref, payment.amount_cents)
+                    await provider.refund(
+                        payment.provider_ref, payment.amount_cents, account=payment.account
+                    )
             except PaymentError as exc:
                 raise Unavailable("The payment provider could not refund now") from exc
     changed = await repo.mark_refunded(service.engine, order, actor)
