@@ -38,7 +38,8 @@ class Intent:
     client_secret: str
 
 
-def _intent(raw: Any) -> Intent:
+def _intent(obj: Any) -> Intent:
+    raw = obj.to_dict()  # a StripeObject answers .get as a field name
     metadata = raw.get("metadata") or {}
     return Intent(
         id=str(raw["id"]),
@@ -50,6 +51,22 @@ def _intent(raw: Any) -> Intent:
     )
 
 
+class AsyncHTTPClient(stripe.HTTPXClient):
+    """stripe's httpx client, its form body sent as ``content=`` (the
+    library passes bytes as ``data=``, which httpx deprecates)."""
+
+    def _get_request_args_kwargs(  # type: ignore[no-untyped-def]
+        self, method, url, headers, post_data
+    ):
+        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
+        data = kwargs.pop("data", None)
+        if isinstance(data, bytes | str):
+            kwargs["content"] = data
+        elif data:
+            kwargs["data"] = data
+        return args, kwargs
+
+
 @dataclass
 class StripeGateway:
     """Calls to Stripe with a venue's secret key; one httpx client for all."""
@@ -59,7 +76,8 @@ class StripeGateway:
     _http: stripe.HTTPXClient = field(init=False)
 
     def __post_init__(self) -> None:
-        self._http = stripe.HTTPXClient(timeout=self.timeout_seconds)
+        # Async only: a synchronous call would block the event loop.
+        self._http = AsyncHTTPClient(timeout=self.timeout_seconds, allow_sync_methods=False)
 
     def _client(self, secret_key: str) -> stripe.StripeClient:
         return stripe.StripeClient(
