@@ -204,6 +204,7 @@ SCHEMAS: dict[str, Schema] = {
         provider=enum("stripe"),
         publishable_key=nullable(STRING),
         configured=BOOL,
+        webhook_path=STRING,
     ),
     "BoxOfficeRequest": {
         "allOf": [HOLD_REQUEST, obj(("buyer", "payment"), buyer=BUYER, payment=PAYMENT)]

@@ -74,6 +74,7 @@ async def test_the_whole_flow_pays_through_stripe(
         "provider": "stripe",
         "publishable_key": PUBLISHABLE_KEY,
         "configured": True,
+        "webhook_path": f"/api/webhooks/stripe/{venue['id']}",
     }
     event, access, hold = await shop(
         client, admitted, make_event, {"section": "FLOOR", "quantity": 2}
@@ -185,7 +186,7 @@ async def test_without_an_account_payments_are_not_configured(
     admitted: Admit,
 ) -> None:
     got = await client.get("/api/admin/payment-account", headers=auth(venue["api_key"]))
-    assert got.json() == {"provider": "stripe", "publishable_key": None, "configured": False}
+    assert got.json()["configured"] is False and got.json()["publishable_key"] is None
     _, access, hold = await shop(client, admitted, make_event, {"section": "FLOOR", "quantity": 1})
     r = await start(client, access, hold["hold_id"])
     assert r.status_code == 409 and r.json()["error"]["code"] == "payments_not_configured"

@@ -30,19 +30,16 @@ async def test_secrets_are_sealed_never_answered_nor_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    put = await client.put(
-        "/api/admin/payment-account", json=ACCOUNT, headers=auth(venue["api_key"])
-    )
-    got = await client.get("/api/admin/payment-account", headers=auth(venue["api_key"]))
-    assert (
-        put.json()
-        == got.json()
-        == {
-            "provider": "stripe",
-            "publishable_key": ACCOUNT["publishable_key"],
-            "configured": True,
-        }
-    )
+    key = auth(venue["api_key"])
+    put = await client.put("/api/admin/payment-account", json=ACCOUNT, headers=key)
+    got = await client.get("/api/admin/payment-account", headers=key)
+    assert put.json() == got.json()
+    assert got.json() == {
+        "provider": "stripe",
+        "publishable_key": ACCOUNT["publishable_key"],
+        "configured": True,
+        "webhook_path": f"/api/webhooks/stripe/{venue['id']}",
+    }
     async with runtime.engine.connect() as conn:
         stored = (await conn.execute(sa.select(payment_accounts))).one()
         audit = (await conn.execute(sa.select(audit_log))).all()

@@ -29,7 +29,7 @@ async def put_account(request: Request) -> Response:
 async def get_account(request: Request) -> Response:
     rt = runtime_of(request)
     venue_id = await _venue(request, ACTION)
-    return JSON(account_json(await rt.payment_accounts.publishable_key(venue_id)))
+    return JSON(account_json(venue_id, await rt.payment_accounts.publishable_key(venue_id)))
 
 
 routes = [

@@ -6,7 +6,8 @@ only to call Stripe or check a webhook; never returned, never logged.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -70,20 +71,46 @@ class Account:
         return f"Account(venue_id={self.venue_id!r}, publishable_key={self.publishable_key!r})"
 
 
-def account_json(publishable_key: str | None) -> dict[str, Any]:
-    if publishable_key is None:
-        return {"provider": "stripe", "publishable_key": None, "configured": False}
-    return {"provider": "stripe", "publishable_key": publishable_key, "configured": True}
+def account_json(venue_id: str, publishable_key: str | None) -> dict[str, Any]:
+    """The answer of ``/api/admin/payment-account`` (never a secret);
+    ``webhook_path`` (an extension) is where Stripe must send this venue's
+    events."""
+    return {
+        "provider": "stripe",
+        "publishable_key": publishable_key,
+        "configured": publishable_key is not None,
+        "webhook_path": f"/api/webhooks/stripe/{venue_id}",
+    }
 
 
 def _context(venue_id: str, name: str) -> str:
     return f"stripe:{venue_id}:{name}"
 
 
+# The public event page asks at every load which provider its venue takes:
+# answered from memory for this long (a newly connected account shows up on
+# the fan page within it).
+PUBLIC_CACHE_SECONDS = 5.0
+
+
 @dataclass
 class AccountStore:
     engine: AsyncEngine
     box: SecretBox
+    _public: dict[str, tuple[float, str | None]] = field(default_factory=dict)
+
+    async def public_payments(self, venue_id: str) -> dict[str, str] | None:
+        """What the fan page needs to pay a venue (``payments`` of the public
+        event JSON), or None when the venue takes no Stripe payments."""
+        now = time.monotonic()
+        hit = self._public.get(venue_id)
+        if hit is None or hit[0] < now:
+            hit = (now + PUBLIC_CACHE_SECONDS, await self.publishable_key(venue_id))
+            if len(self._public) > 10_000:
+                self._public.clear()
+            self._public[venue_id] = hit
+        key = hit[1]
+        return {"provider": "stripe", "publishable_key": key} if key else None
 
     @timing.postgres
     async def connect(self, venue_id: str, form: AccountForm, actor: str) -> dict[str, Any]:
@@ -107,6 +134,7 @@ class AccountStore:
                     set_={**values, "updated_at": sa.func.now()},
                 )
             )
+            self._public.pop(venue_id, None)
             await audit(
                 conn,
                 venue_id=venue_id,
@@ -115,7 +143,7 @@ class AccountStore:
                 target=venue_id,
                 details={"provider": "stripe", "publishable_key": form.publishable_key},
             )
-        return account_json(form.publishable_key)
+        return account_json(venue_id, form.publishable_key)
 
     @timing.postgres
     async def publishable_key(self, venue_id: str) -> str | None:
