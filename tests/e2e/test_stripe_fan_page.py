@@ -33,7 +33,8 @@ from playwright.sync_api import Page, Request, Route, expect
 from onsale.settings import Settings
 from tests import live_server
 from tests.conftest import auth
-from tests.e2e.test_fan_page import ADMIT_MS
+from tests.e2e.conftest import page_ready
+from tests.e2e.test_fan_page import join_and_shop
 from tests.localstripe import ACCOUNT, GOOD_CARD, SECRET_KEY, LocalStripe, running
 
 pytestmark = pytest.mark.e2e
@@ -111,7 +112,8 @@ def test_a_fan_pays_with_stripe_js_and_onsale_never_sees_the_card(
         confirm_at_stripe(localstripe, GOOD_CARD),
     )
     page.goto(f"{api.base_url}/e/{event_id}")
-    expect(page.get_by_test_id("hold-submit")).to_be_visible(timeout=ADMIT_MS)
+    page_ready(page)
+    join_and_shop(page)
     page.get_by_test_id("seat-BALC-A-2").click()
     page.get_by_test_id("hold-submit").click()
     card = page.get_by_test_id("checkout-card")
