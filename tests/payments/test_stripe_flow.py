@@ -191,3 +191,24 @@ async def test_without_an_account_payments_are_not_configured(
     r = await start(client, access, hold["hold_id"])
     assert r.status_code == 409 and r.json()["error"]["code"] == "payments_not_configured"
     assert await payment_rows(runtime) == []
+
+
+async def test_a_hold_gets_a_few_payment_intents_at_most(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    venue: dict[str, str],
+    make_event: MakeEvent,
+    admitted: Admit,
+    localstripe: LocalStripe,
+) -> None:
+    """Each new Idempotency-Key makes a PaymentIntent at the venue's Stripe
+    account: one hold cannot make them without end."""
+    from onsale.checkout.stripe_checkout import MAX_INTENTS_PER_HOLD
+
+    await connect(client, venue)
+    _, access, hold = await shop(client, admitted, make_event, {"section": "FLOOR", "quantity": 1})
+    for _ in range(MAX_INTENTS_PER_HOLD):
+        assert (await start(client, access, hold["hold_id"])).status_code == 201
+    r = await start(client, access, hold["hold_id"])
+    assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+    assert len(await payment_rows(runtime)) == MAX_INTENTS_PER_HOLD

@@ -124,9 +124,18 @@ async def test_an_unconfirmed_payment_intent_is_left_to_the_fan(
         client, admitted, make_event, {"section": "FLOOR", "quantity": 1}
     )
     intent_id = (await start(client, access, hold["hold_id"])).json()["payment_id"]
-    repairs = await runtime.reconciler.run_once([await runtime.events.get(event["id"])])
+    live = await runtime.events.get(event["id"])
+    repairs = await runtime.reconciler.run_once([live])
     assert repairs.counts["payment_voided"] == 0
     assert await localstripe.status(intent_id) == "requires_payment_method"
+    # Confirmed at Stripe, neither checkout nor webhook seen yet: the orphan
+    # delay starts when the reconciler first sees it authorized.
+    assert await localstripe.confirm(intent_id) == "requires_capture"
+    assert (await runtime.reconciler.run_once([live])).counts["payment_voided"] == 0
+    assert await localstripe.status(intent_id) == "requires_capture"
+    # Still nothing after the delay (0 s in the tests): cancelled, the fan told.
+    assert (await runtime.reconciler.run_once([live])).counts["payment_voided"] == 1
+    assert await localstripe.status(intent_id) == "canceled"
 
 
 async def test_a_refund_goes_through_stripe_once(

@@ -257,3 +257,17 @@ async def get_places(
         return None
     places = json.loads(raw)
     return str(places["section"]), tuple(str(s) for s in places["seats"]), int(places["q"])
+
+
+@timing.postgres
+async def count_for_hold(engine: AsyncEngine, provider: str, hold_id: str) -> int:
+    async with engine.connect() as conn:
+        return int(
+            (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(payments)
+                    .where(payments.c.provider == provider, payments.c.hold_id == hold_id)
+                )
+            ).scalar_one()
+        )

@@ -37,6 +37,7 @@ from onsale.errors import (
     PaymentDeclined,
     PaymentMismatch,
     PaymentsNotConfigured,
+    RateLimited,
     Unavailable,
     ValidationFailed,
 )
@@ -59,6 +60,10 @@ log = logging.getLogger(__name__)
 # typing) is left alone this long before the reconciler cancels it; one that
 # is authorized without an order goes after ONSALE_ORPHAN_PAYMENT_SECONDS.
 UNCONFIRMED_AFTER = timedelta(hours=1)
+# PaymentIntents one hold may have (each new Idempotency-Key makes one):
+# enough for a fan who changes their e-mail address, too few to flood the
+# venue's Stripe account from one hold.
+MAX_INTENTS_PER_HOLD = 5
 
 
 def payment_answer(account_key: str, intent: Intent) -> dict[str, Any]:
@@ -140,6 +145,8 @@ class StripeCheckout:
         # not in someone's checkout and under its limit of declines (429).
         hold = await self.service._begin(event, hold_id, entry, key)
         await self.service._back_to_held(event.id, hold_id)
+        if await payment_repo.count_for_hold(engine, NAME, hold_id) >= MAX_INTENTS_PER_HOLD:
+            raise RateLimited("Too many payments for this hold", retry_after=60)
         quote = policy.quote(event.spec, hold.section, hold.seats, hold.quantity)
         payment_id = await payment_repo.payment_create(
             engine,
@@ -357,6 +364,12 @@ class StripeCheckout:
         if intent.status == "canceled":
             await payment_repo.payment_set(self.service.engine, payment.id, "voided")
             return 1
+        if intent.status == AUTHORIZED and payment.status == "pending":
+            # Authorized at Stripe since onsale last looked (the fan is
+            # probably checking out this very second, or the webhook is on
+            # its way): the orphan delay starts now, not at the intent's creation.
+            await payment_repo.payment_set(self.service.engine, payment.id, "authorized")
+            return 0
         if intent.status == AUTHORIZED:
             return int(await self.cancel(payment, notices.NOT_COMPLETED))
         age = datetime.now(UTC) - (payment.updated_at or datetime.now(UTC))
