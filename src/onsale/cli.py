@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="send N simulated fans, show their progress, check the invariants and exit",
     )
+    demo.add_argument(
+        "--stripe",
+        action="store_true",
+        help="pay through Stripe's API as a localstripe started here plays it",
+    )
     dbp = sub.add_parser("db", help="database tasks")
     dbp.add_argument("action", choices=["upgrade"])
     verify = sub.add_parser("verify", help="check an event's invariants")
@@ -118,14 +123,28 @@ def _print_demo(base: str, venue: dict[str, str], event_id: str, admin_token: st
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from onsale.app import create_app
-    from onsale.demo import seed
-
     if not os.environ.get("ONSALE_ADMIN_TOKEN"):
         os.environ["ONSALE_ADMIN_TOKEN"] = secrets.token_urlsafe(24)
     cfg = settings.from_env()
     if args.crowd:  # the whole crowd comes from this one address
         cfg = cfg.with_overrides(join_rate_per_minute=0)
+    fake_stripe = None
+    if args.stripe:
+        from onsale.demo_stripe import start_localstripe
+
+        fake_stripe = await asyncio.to_thread(start_localstripe)
+        cfg = cfg.with_overrides(stripe_api_base=fake_stripe.url, stripe_js_url=fake_stripe.js_url)
+    try:
+        return await _demo_with(args, cfg, fake_stripe is not None)
+    finally:
+        if fake_stripe is not None:
+            fake_stripe.stop()
+
+
+async def _demo_with(args: argparse.Namespace, cfg: settings.Settings, stripe: bool) -> int:
+    from onsale.app import create_app
+    from onsale.demo import seed
+
     runtime = await Runtime.start(cfg)
     opens_in = args.opens_in if args.opens_in is not None else (5 if args.crowd else 60)
     try:
@@ -135,6 +154,11 @@ async def _demo(args: argparse.Namespace) -> int:
             opens_in=timedelta(seconds=opens_in),
             busy=bool(args.crowd),
         )
+        if stripe:
+            from onsale.demo_stripe import connect_demo_account
+
+            await connect_demo_account(runtime.payment_accounts, venue["id"])
+            print(f"  payments:         Stripe, as localstripe plays it at {cfg.stripe_api_base}")
         config = uvicorn.Config(
             create_app(cfg, runtime=runtime),
             host=args.host,

@@ -19,6 +19,8 @@ labels rely on, so it never changes once published::
     │   ├── IdempotencyConflict 409 idempotency_conflict
     │   ├── CheckoutInProgress  409 checkout_in_progress
     │   ├── AlreadyExists     409 already_exists
+    │   ├── PaymentsNotConfigured 409 payments_not_configured
+    │   ├── PaymentMismatch   409 payment_mismatch
     │   └── LastKey           409 last_key
     ├── PaymentDeclined       402 payment_declined
     ├── PayloadTooLarge       413 payload_too_large
@@ -101,6 +103,16 @@ class CheckoutInProgress(Conflict):
 
 class AlreadyExists(Conflict):
     code, default_message = "already_exists", "It already exists"
+
+
+class PaymentsNotConfigured(Conflict):
+    code = "payments_not_configured"
+    default_message = "This venue has no payment account"
+
+
+class PaymentMismatch(Conflict):
+    code = "payment_mismatch"
+    default_message = "This payment is for another amount, currency or hold"
 
 
 class LastKey(Conflict):

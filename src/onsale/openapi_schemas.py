@@ -65,7 +65,13 @@ TICKET = obj(
     status=enum("live", "void"),
 )
 BUYER = obj(("email", "name"), email=STRING, name=STRING)
-PAYMENT = obj(("provider",), provider=enum("test", "cash"), card_number=STRING)
+PAYMENT = obj(
+    ("provider",),
+    provider=enum("test", "stripe", "cash", "terminal"),
+    card_number=STRING,
+    payment_id=STRING,
+    reference=STRING,
+)
 HOLD_REQUEST = obj((), seats=array(STRING), section=STRING, quantity=INT, best_available=BOOL)
 QUEUE_STATE = enum("prequeue", "waiting", "admitted", "closed")
 EVENT_STATUS = enum("scheduled", "prequeue", "on_sale", "sold_out", "closed")
@@ -176,6 +182,30 @@ SCHEMAS: dict[str, Schema] = {
         state=STRING,  # extension: the hold's stage (held, checkout...)
     ),
     "CheckoutRequest": obj(("buyer", "payment"), buyer=BUYER, payment=PAYMENT),
+    "PaymentRequest": obj(("buyer",), buyer=BUYER),
+    "PaymentStarted": obj(
+        ("provider", "payment_id", "client_secret", "publishable_key", "amount_cents", "currency"),
+        provider=enum("stripe"),
+        payment_id=STRING,
+        client_secret=STRING,
+        publishable_key=STRING,
+        amount_cents=INT,
+        currency=STRING,
+    ),
+    "PaymentAccountRequest": obj(
+        ("provider", "secret_key", "publishable_key", "webhook_secret"),
+        provider=enum("stripe"),
+        secret_key=STRING,
+        publishable_key=STRING,
+        webhook_secret=STRING,
+    ),
+    "PaymentAccount": obj(
+        ("provider", "publishable_key", "configured"),
+        provider=enum("stripe"),
+        publishable_key=nullable(STRING),
+        configured=BOOL,
+        webhook_path=STRING,
+    ),
     "BoxOfficeRequest": {
         "allOf": [HOLD_REQUEST, obj(("buyer", "payment"), buyer=BUYER, payment=PAYMENT)]
     },
@@ -286,6 +316,9 @@ BODIES: dict[tuple[str, str], tuple[str | None, str | None]] = {
     ("get", "/api/events/{event_id}/draw"): (None, "Draw"),
     ("post", "/api/events/{event_id}/holds"): ("HoldRequest", "Hold"),
     ("post", "/api/holds/{hold_id}/checkout"): ("CheckoutRequest", "Order"),
+    ("post", "/api/holds/{hold_id}/payment"): ("PaymentRequest", "PaymentStarted"),
+    ("put", "/api/admin/payment-account"): ("PaymentAccountRequest", "PaymentAccount"),
+    ("get", "/api/admin/payment-account"): (None, "PaymentAccount"),
     ("get", "/api/orders/{order_id}"): (None, "Order"),
 }
 

@@ -12,13 +12,13 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onsale import db, tokens
+from onsale import db, secretbox, tokens
 from onsale import redis as redis_conn
 from onsale.admin.service import VenueService
 from onsale.checkout.orders import OrderBook
-from onsale.checkout.payments import PaymentProvider, TestProvider
 from onsale.checkout.reconciler import Reconciler
 from onsale.checkout.service import CheckoutService
+from onsale.checkout.stripe_checkout import StripeCheckout
 from onsale.embedded import EmbeddedServers, start_embedded
 from onsale.events.catalog import EventCatalog
 from onsale.events.repo import live_now
@@ -26,6 +26,10 @@ from onsale.http import classify
 from onsale.inventory.service import InventoryService
 from onsale.inventory.store import InventoryStore
 from onsale.monitoring.collector import EventCollector, monitoring_engine
+from onsale.payments.accounts import AccountStore
+from onsale.payments.providers import PaymentProvider, TestProvider
+from onsale.payments.stripe_gateway import StripeGateway
+from onsale.payments.stripe_provider import StripeProvider
 from onsale.queue.fanout import FanOut
 from onsale.queue.guard import CHALLENGE_PURPOSE, Guard
 from onsale.queue.repo import create_draw
@@ -51,13 +55,18 @@ def with_backends(settings: Settings) -> tuple[Settings, EmbeddedServers | None]
     ), servers
 
 
-def payment_providers(settings: Settings) -> dict[str, PaymentProvider]:
+def payment_providers(
+    settings: Settings, stripe: StripeProvider | None = None
+) -> dict[str, PaymentProvider]:
     """The providers a checkout may name. The ``test`` one (fake cards) only
     where ``ONSALE_TEST_PAYMENTS`` allows it (never by default in production);
-    a provider not in here is refused as a ``payment.provider`` field error."""
+    Stripe always (each venue connects its own account); a provider not in
+    here is refused as a ``payment.provider`` field error."""
     providers: dict[str, PaymentProvider] = {}
     if settings.test_payments:
         providers["test"] = TestProvider()
+    if stripe is not None:
+        providers[stripe.name] = stripe
     return providers
 
 
@@ -76,6 +85,7 @@ class Runtime:
     orders: OrderBook
     reconciler: Reconciler
     providers: dict[str, PaymentProvider]
+    payment_accounts: AccountStore
     fanout: FanOut
     guard: Guard
     collector: EventCollector
@@ -106,11 +116,13 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, client: redis_conn.AnyRedis, engine: AsyncEngine) -> Runtime:
-        providers = payment_providers(settings)
+        signer = tokens.Signer(settings.secret_key)
+        accounts = AccountStore(engine, secretbox.SecretBox(signer.derive(secretbox.PURPOSE)))
+        stripe = StripeProvider(StripeGateway(settings.stripe_api_base), accounts)
+        providers = payment_providers(settings, stripe)
         inventory_store = InventoryStore(client, settings.redis_prefix)
         queue_store = QueueStore(client, settings.redis_prefix)
         mon_engine = monitoring_engine(settings.database_url) if settings.database_url else engine
-        signer = tokens.Signer(settings.secret_key)
         recovery = Recovery(engine, inventory_store, queue_store)
         events = EventCatalog(engine, on_insert=create_draw, on_saved=recovery.prepare_redis)
         queue = QueueService(
@@ -122,6 +134,7 @@ class Runtime:
             reclaim=inventory_store.reclaim,
         )
         checkout = CheckoutService(engine, inventory_store, providers, settings, signer)
+        checkout.stripe = StripeCheckout(checkout, stripe, events)
         return cls(
             settings=settings,
             redis=client,
@@ -145,8 +158,10 @@ class Runtime:
                 providers,
                 timedelta(seconds=settings.orphan_payment_seconds),
                 timedelta(seconds=settings.reconcile_settle_seconds),
+                stripe=checkout.stripe,
             ),
             providers=providers,
+            payment_accounts=accounts,
             fanout=FanOut(
                 queue_store.snapshot, queue.admitted_message, queue_store.numbers, queue.meters
             ),
@@ -201,6 +216,9 @@ class Runtime:
                 await task
         self._tasks = []
         await self.redis.aclose()
+        stripe = self.providers.get("stripe")
+        if isinstance(stripe, StripeProvider):
+            await stripe.gateway.aclose()
         await self.engine.dispose()
         if self.embedded:
             await asyncio.to_thread(self.embedded.stop)

@@ -160,6 +160,14 @@ payments = sa.Table(
     sa.Column("amount_cents", sa.Integer, nullable=False),
     sa.Column("currency", sa.Text, nullable=False),
     sa.Column("card_last4", sa.Text),
+    # Stripe payments (migration 0009): whose account took it, and the buyer
+    # and queue entry the payment was started for, so that a webhook can write
+    # the order of a fan who closed the tab. buyer_* are buyer data.
+    sa.Column("venue_id", sa.Text),
+    sa.Column("buyer_email", sa.Text),
+    sa.Column("buyer_name", sa.Text),
+    sa.Column("queue_entry", sa.Text),
+    sa.Column("places", sa.Text),  # the hold's section, seats and quantity (JSON)
     # pending -> authorized -> captured -> refunded, or -> declined / voided
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
@@ -238,4 +246,44 @@ queue_places = sa.Table(
     # No number above it was ever given out: numbering resumes after it.
     sa.Column("reserved", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+# A venue's own payment account (migration 0009): the secret key and the
+# webhook secret are sealed (onsale.secretbox), never returned or logged.
+payment_accounts = sa.Table(
+    "payment_accounts",
+    metadata,
+    sa.Column("venue_id", sa.Text, sa.ForeignKey("venues.id"), primary_key=True),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("publishable_key", sa.Text, nullable=False),
+    sa.Column("secret_key_sealed", sa.Text, nullable=False),
+    sa.Column("webhook_secret_sealed", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+# Each Stripe event handled once: its id is the key, a replay finds it here.
+stripe_events = sa.Table(
+    "stripe_events",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("venue_id", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("payment_ref", sa.Text),
+    sa.Column("outcome", sa.Text, nullable=False, server_default=""),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+# Payments cancelled without an order, whose buyer is to be told (the e-mail
+# outbox sends them; ``sent_at`` is set once it took them). Buyer data.
+payment_notices = sa.Table(
+    "payment_notices",
+    metadata,
+    sa.Column("payment_id", sa.Text, sa.ForeignKey("payments.id"), primary_key=True),
+    sa.Column("venue_id", sa.Text),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("buyer_email", sa.Text),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
 )

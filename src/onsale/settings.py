@@ -42,6 +42,7 @@ ENVIRONMENTS = ("development", "production")
 MIN_SECRET_KEY_BYTES = 32
 MIN_ADMIN_TOKEN_CHARS = 32
 STRIPE_JS_URL = "https://js.stripe.com/v3/"
+STRIPE_API_BASE = "https://api.stripe.com"
 
 
 @dataclass(frozen=True)
@@ -87,14 +88,16 @@ class Settings:
     header_timeout_seconds: float = 10.0
     # The Stripe.js the fan page loads; the pages' CSP lets its origin in.
     stripe_js_url: str = STRIPE_JS_URL
-    # Graceful drain on SIGTERM (onsale.drain): the bound from the signal to
-    # the exit (0: no drain, uvicorn's plain shutdown), the seconds /readyz
-    # says 503 before the first fan is told to reconnect (the balancer's
-    # health check notices), and the seconds over which the fans are told.
+    # Where onsale calls Stripe's API (tests point it at a local Stripe double).
+    stripe_api_base: str = STRIPE_API_BASE
     # Whether ``onsale serve`` brings the schema up to date at start. Off
     # behind PgBouncer in transaction mode: the migrations' session advisory
     # lock needs a direct connection (``onsale db upgrade`` runs them there).
     migrate_on_start: bool = True
+    # Graceful drain on SIGTERM (onsale.drain): the bound from the signal to
+    # the exit (0: no drain, uvicorn's plain shutdown), the seconds /readyz
+    # says 503 before the first fan is told to reconnect (the balancer's
+    # health check notices), and the seconds over which the fans are told.
     drain_seconds: float = 25.0
     drain_wait_seconds: float = 2.0
     drain_spread_seconds: float = 5.0
@@ -229,6 +232,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         ),
         header_timeout_seconds=_positive(env, "ONSALE_HEADER_TIMEOUT_SECONDS", 10.0),
         stripe_js_url=env.get("ONSALE_STRIPE_JS_URL") or STRIPE_JS_URL,
+        stripe_api_base=(env.get("ONSALE_STRIPE_API_BASE") or STRIPE_API_BASE).rstrip("/"),
         migrate_on_start=_bool(env, "ONSALE_MIGRATE_ON_START", True),
         drain_seconds=drain[0],
         drain_wait_seconds=drain[1],

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from onsale.checkout import payments
+from onsale.payments import providers as payments
 from onsale.runtime import Runtime
 from tests.conftest import auth
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from onsale import tokens
-from onsale.checkout import payments
+from onsale.payments import providers as payments
 from onsale.queue.guard import solve
 from onsale.runtime import Runtime
 from tests.conftest import ADMIN_TOKEN, Admit, MakeEvent, auth, event_body

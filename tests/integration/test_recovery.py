@@ -12,10 +12,10 @@ from datetime import timedelta
 import pytest
 
 from onsale import faults
-from onsale.checkout.payments import TestProvider
 from onsale.errors import Forbidden, SeatsUnavailable
 from onsale.events.policy import Event
 from onsale.inventory.store import Hold
+from onsale.payments.providers import TestProvider
 from onsale.runtime import Runtime
 from onsale.verify import verify_event
 from tests.conftest import MakeEvent

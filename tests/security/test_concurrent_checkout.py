@@ -18,8 +18,8 @@ import uuid
 import httpx
 import sqlalchemy as sa
 
-from onsale.checkout.payments import TestProvider
 from onsale.checkout.service import CheckoutService
+from onsale.payments.providers import TestProvider
 from onsale.runtime import Runtime
 from tests.conftest import Admit, MakeEvent, auth
 

@@ -19,8 +19,8 @@ from datetime import timedelta
 import httpx
 import sqlalchemy as sa
 
-from onsale.checkout.payments import DECLINED_CARD
 from onsale.checkout.reconciler import Reconciler
+from onsale.payments.providers import DECLINED_CARD
 from onsale.runtime import Runtime
 from tests.conftest import Admit, MakeEvent, auth
 

@@ -18,9 +18,9 @@ import uuid
 import httpx
 import pytest
 
-from onsale.checkout.payments import DECLINED_CARD, TestProvider
 from onsale.checkout.service import MAX_DECLINES, CheckoutService
 from onsale.errors import RateLimited
+from onsale.payments.providers import DECLINED_CARD, TestProvider
 from onsale.runtime import Runtime
 from tests.conftest import Admit, MakeEvent, auth
 

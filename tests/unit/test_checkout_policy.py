@@ -194,7 +194,7 @@ def test_parse_checkout_declined_card_is_still_valid_input() -> None:
 ALL_FIELDS = {
     "buyer.email": "a valid e-mail address is required",
     "buyer.name": "a name of 1-200 characters is required",
-    "payment.provider": "one of: test",
+    "payment.provider": "one of: stripe, test",
     "payment.card_number": "not a valid card number",
 }
 
@@ -242,7 +242,7 @@ def test_parse_checkout_name_limit() -> None:
     assert parse_checkout(_body(buyer_name="x" * 200))[0].name == "x" * 200
 
 
-@pytest.mark.parametrize("provider", [..., None, "", "stripe", "TEST", 1, ["test"], {"t": 1}])
+@pytest.mark.parametrize("provider", [..., None, "", "paypal", "TEST", 1, ["test"], {"t": 1}])
 def test_parse_checkout_bad_provider(provider: Any) -> None:
     assert _fields(_body(payment_provider=provider)) == {
         "payment.provider": ALL_FIELDS["payment.provider"]
@@ -261,7 +261,7 @@ def test_parse_checkout_bad_card(number: Any) -> None:
 
 def test_cash_is_refused_online() -> None:
     body = _body(payment_provider="cash", payment_card_number=...)
-    assert _fields(body) == {"payment.provider": "one of: test"}
+    assert _fields(body) == {"payment.provider": "one of: stripe, test"}
 
 
 def test_boxoffice_accepts_cash_without_card() -> None:
@@ -275,12 +275,15 @@ def test_boxoffice_accepts_a_card() -> None:
 
 def test_boxoffice_errors() -> None:
     assert _fields(_body(payment_provider="stripe"), boxoffice=True) == {
-        "payment.provider": "one of: cash, test"
+        "payment.provider": "one of: cash, terminal, test"
     }
     assert _fields(_body(payment_card_number="1234"), boxoffice=True) == {
         "payment.card_number": "not a valid card number"
     }
-    assert _fields(None, boxoffice=True) == {**ALL_FIELDS, "payment.provider": "one of: cash, test"}
+    assert _fields(None, boxoffice=True) == {
+        **ALL_FIELDS,
+        "payment.provider": "one of: cash, terminal, test",
+    }
 
 
 # ----------------------------------------------------------------------- quote()

@@ -240,3 +240,9 @@ def test_metrics_token_is_a_secret() -> None:
     s = from_env({"ONSALE_METRICS_TOKEN": "scrape-me-0123456789"})
     assert s.metrics_token.reveal() == "scrape-me-0123456789"
     assert "scrape-me" not in repr(s)
+
+
+def test_stripe_api_base_is_stripe_unless_set() -> None:
+    assert from_env({}).stripe_api_base == "https://api.stripe.com"
+    local = from_env({"ONSALE_STRIPE_API_BASE": "http://127.0.0.1:8420/"})
+    assert local.stripe_api_base == "http://127.0.0.1:8420"

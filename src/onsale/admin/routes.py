@@ -13,6 +13,7 @@ from starlette.routing import Route
 from onsale.admin.export import orders_csv
 from onsale.admin.key_routes import caller_key
 from onsale.admin.key_routes import routes as key_routes
+from onsale.admin.payment_routes import routes as payment_routes
 from onsale.admin.stats import event_stats
 from onsale.checkout.orders import order_json
 from onsale.errors import Unauthorized
@@ -122,4 +123,5 @@ routes = [
     Route("/api/admin/events/{event_id}/boxoffice", boxoffice, methods=["POST"]),
     Route("/api/admin/orders/{order_id}/refund", refund_order, methods=["POST"]),
     *key_routes,
+    *payment_routes,
 ]

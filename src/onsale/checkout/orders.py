@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale.checkout import payment_repo, repo
-from onsale.checkout.payments import PaymentError
 from onsale.checkout.service import CheckoutService
 from onsale.errors import NotFound, Unavailable
 from onsale.events.policy import iso
 from onsale.monitoring import metrics, timing
+from onsale.payments.providers import PaymentError
 
 log = logging.getLogger("onsale.checkout.service")  # the name refund lines always had
 
@@ -61,7 +61,9 @@ async def refund(service: CheckoutService, order: repo.OrderRow, actor: str) -> 
         if provider is not None:
             try:
                 with timing.timed(metrics.PAYMENT_CALL_SECONDS.labels(provider.name, "refund")):
-                    await provider.refund(payment.provider_ref, payment.amount_cents)
+                    await provider.refund(
+                        payment.provider_ref, payment.amount_cents, account=payment.account
+                    )
             except PaymentError as exc:
                 raise Unavailable("The payment provider could not refund now") from exc
     changed = await repo.mark_refunded(service.engine, order, actor)

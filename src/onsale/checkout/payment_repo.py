@@ -5,8 +5,9 @@ declined / voided). The card's last four digits are all that is kept of it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,11 +26,39 @@ class Payment:
     provider_ref: str | None
     order_id: str | None
     amount_cents: int
+    # Stripe's (migration 0009): the account's venue, the event and hold,
+    # and what a webhook needs to write the order of a fan who left.
+    venue_id: str | None = None
+    event_id: str = ""
+    hold_id: str | None = None
+    currency: str = ""
+    buyer_email: str | None = None
+    buyer_name: str | None = None
+    queue_entry: str | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def account(self) -> str:
+        """The provider account to call about it ("": the provider's only one)."""
+        return self.venue_id or ""
 
 
 def _payment(row: Any) -> Payment:
     return Payment(
-        row.id, row.status, row.provider, row.provider_ref, row.order_id, row.amount_cents
+        row.id,
+        row.status,
+        row.provider,
+        row.provider_ref,
+        row.order_id,
+        row.amount_cents,
+        row.venue_id,
+        row.event_id,
+        row.hold_id,
+        row.currency,
+        row.buyer_email,
+        row.buyer_name,
+        row.queue_entry,
+        row.updated_at,
     )
 
 
@@ -72,7 +101,12 @@ async def payment_create(
     amount_cents: int,
     currency: str,
     last4: str,
+    venue_id: str | None = None,
+    buyer: tuple[str, str] | None = None,
+    queue_entry: str | None = None,
 ) -> str:
+    """A new payment row, ``pending``. ``buyer`` (e-mail, name) is kept only
+    for Stripe payments, whose order a webhook may write: buyer data."""
     payment_id = new_id("pay")
     async with engine.begin() as conn:
         await conn.execute(
@@ -86,6 +120,10 @@ async def payment_create(
                 currency=currency,
                 card_last4=last4,
                 status="pending",
+                venue_id=venue_id,
+                buyer_email=buyer[0] if buyer else None,
+                buyer_name=buyer[1] if buyer else None,
+                queue_entry=queue_entry,
             )
         )
     return payment_id
@@ -159,3 +197,77 @@ async def uncaptured_paid(engine: AsyncEngine, settled: timedelta) -> list[Payme
             )
         ).all()
     return [_payment(r) for r in rows]
+
+
+@timing.postgres
+async def by_ref(engine: AsyncEngine, provider: str, ref: str) -> Payment | None:
+    """The payment a provider knows as ``ref`` (a PaymentIntent id)."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(payments)
+                .where(payments.c.provider == provider, payments.c.provider_ref == ref)
+                .order_by(payments.c.created_at)
+                .limit(1)
+            )
+        ).first()
+    return _payment(row) if row else None
+
+
+@timing.postgres
+async def by_key(engine: AsyncEngine, provider: str, key: str, hold_id: str) -> Payment | None:
+    """The payment an earlier request with this idempotency key started."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(payments)
+                .where(
+                    payments.c.provider == provider,
+                    payments.c.idempotency_key == key,
+                    payments.c.hold_id == hold_id,
+                    payments.c.provider_ref.is_not(None),
+                )
+                .order_by(payments.c.created_at)
+                .limit(1)
+            )
+        ).first()
+    return _payment(row) if row else None
+
+
+@timing.postgres
+async def set_places(engine: AsyncEngine, payment_id: str, places: str) -> None:
+    """What the payment's hold holds (JSON): a webhook may have to hold the
+    same places again after the hold ran out."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            payments.update().where(payments.c.id == payment_id).values(places=places)
+        )
+
+
+@timing.postgres
+async def get_places(
+    engine: AsyncEngine, payment_id: str
+) -> tuple[str, tuple[str, ...], int] | None:
+    """(section, seats, quantity) of :func:`set_places`, or None."""
+    async with engine.connect() as conn:
+        raw = (
+            await conn.execute(sa.select(payments.c.places).where(payments.c.id == payment_id))
+        ).scalar_one_or_none()
+    if not raw:
+        return None
+    places = json.loads(raw)
+    return str(places["section"]), tuple(str(s) for s in places["seats"]), int(places["q"])
+
+
+@timing.postgres
+async def count_for_hold(engine: AsyncEngine, provider: str, hold_id: str) -> int:
+    async with engine.connect() as conn:
+        return int(
+            (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(payments)
+                    .where(payments.c.provider == provider, payments.c.hold_id == hold_id)
+                )
+            ).scalar_one()
+        )

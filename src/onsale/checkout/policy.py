@@ -58,17 +58,62 @@ class Buyer:
 
 @dataclass(frozen=True)
 class Card:
+    """How a checkout pays: a card number (``test``), a PaymentIntent id
+    (``stripe``: ``ref``), a terminal's reference, or cash."""
+
     provider: str
     number: str
+    ref: str = ""
 
     @property
     def last4(self) -> str:
         return self.number[-4:]
 
 
-PROVIDERS = frozenset({"test"})
-# At the counter a venue may also take cash, recorded as paid by its staff.
-BOXOFFICE_PROVIDERS = PROVIDERS | {"cash"}
+PROVIDERS = frozenset({"test", "stripe"})
+# At the counter a venue may also take cash, or a card on its own terminal
+# (recorded with the terminal's reference), whatever ONSALE_TEST_PAYMENTS says.
+COUNTER_PAYMENTS = frozenset({"cash", "terminal"})
+BOXOFFICE_PROVIDERS = frozenset({"test"}) | COUNTER_PAYMENTS
+# What a provider's reference may look like (a PaymentIntent id; a terminal's
+# receipt number): printable, short, no spaces.
+PAYMENT_ID_RE = re.compile(r"^pi_[A-Za-z0-9_]{1,250}$")
+REFERENCE_RE = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
+
+
+def parse_buyer(body: Any) -> Buyer:
+    """The buyer of a payment body (``{"buyer": {...}}``). Raises ValidationFailed."""
+    errors, buyer, _ = _field_errors(
+        {"buyer": body.get("buyer") if isinstance(body, dict) else None, "payment": {}},
+        frozenset({"cash"}),
+    )
+    errors = {k: v for k, v in errors.items() if k.startswith("buyer.")}
+    if errors:
+        raise ValidationFailed("Some fields are invalid", fields=errors)
+    return buyer
+
+
+def _payment_fields(provider: Any, payment_raw: dict[str, Any]) -> tuple[dict[str, str], Card]:
+    """The provider-specific fields of ``payment``."""
+    if provider == "stripe":
+        ref = payment_raw.get("payment_id")
+        if not isinstance(ref, str) or not PAYMENT_ID_RE.match(ref):
+            return {"payment.payment_id": "a Stripe PaymentIntent id (pi_...)"}, Card("stripe", "")
+        return {}, Card("stripe", "", ref)
+    if provider == "terminal":
+        ref = payment_raw.get("reference")
+        if not isinstance(ref, str) or not REFERENCE_RE.match(ref):
+            return {"payment.reference": "the terminal's reference, 1-64 characters"}, Card(
+                "terminal", ""
+            )
+        return {}, Card("terminal", "", ref)
+    if provider == "cash":
+        return {}, Card("cash", "")
+    number = payment_raw.get("card_number")
+    digits = re.sub(r"[\s-]", "", number) if isinstance(number, str) else ""
+    if not luhn_valid(digits):
+        return {"payment.card_number": "not a valid card number"}, Card(str(provider), digits)
+    return {}, Card(str(provider), digits)
 
 
 def _field_errors(
@@ -88,15 +133,18 @@ def _field_errors(
     provider = payment_raw.get("provider")
     if not isinstance(provider, str) or provider not in providers:
         errors["payment.provider"] = f"one of: {', '.join(sorted(providers)) or '(none here)'}"
-    number = payment_raw.get("card_number")
-    digits = re.sub(r"[\s-]", "", number) if isinstance(number, str) else ""
-    if provider != "cash" and not luhn_valid(digits):
-        errors["payment.card_number"] = "not a valid card number"
+    # A provider not accepted here is reported as such; its card number is
+    # still checked (a "card" payment by default), as it always was.
+    known = isinstance(provider, str) and (provider in providers or provider == "cash")
+    kind = provider if known else "card"
+    payment_errors, card = _payment_fields(kind, payment_raw)
+    card = Card(str(provider), card.number, card.ref)
+    errors.update(payment_errors)
     buyer = Buyer(
         str(email).strip() if isinstance(email, str) else "",
         str(name).strip() if isinstance(name, str) else "",
     )
-    return errors, buyer, Card(str(provider), digits)
+    return errors, buyer, card
 
 
 def parse_checkout(body: Any, accepted: Collection[str] = PROVIDERS) -> tuple[Buyer, Card]:
@@ -109,9 +157,12 @@ def parse_checkout(body: Any, accepted: Collection[str] = PROVIDERS) -> tuple[Bu
 
 
 def parse_boxoffice(body: Any, accepted: Collection[str] = PROVIDERS) -> tuple[Buyer, Card]:
-    """Like :func:`parse_checkout`, and cash is accepted. Raises ValidationFailed."""
+    """Like :func:`parse_checkout`, for the counter: cash and the venue's own
+    card terminal are always accepted, the ``test`` provider where the runtime
+    has it, Stripe never (no fan confirms a PaymentIntent at the counter).
+    Raises ValidationFailed."""
     errors, buyer, card = _field_errors(
-        body, BOXOFFICE_PROVIDERS & (frozenset(accepted) | {"cash"})
+        body, BOXOFFICE_PROVIDERS & (frozenset(accepted) | COUNTER_PAYMENTS)
     )
     if errors:
         raise ValidationFailed("Some fields are invalid", fields=errors)

@@ -11,14 +11,18 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale.checkout import idempotency, payment_repo
-from onsale.checkout.payments import PaymentError, PaymentProvider
 from onsale.events.catalog import EventCatalog
 from onsale.events.policy import Event
 from onsale.monitoring import metrics, timing
+from onsale.payments.providers import PaymentError, PaymentProvider
+
+if TYPE_CHECKING:
+    from onsale.checkout.stripe_checkout import StripeCheckout
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,8 @@ class Reconciler:
     # Idempotency rows whose answer is not an order are deleted this long
     # after they were written (rows whose answer is an order stay).
     idempotency_keep: timedelta = timedelta(days=7)
+    # Stripe's orphans are read at Stripe first (set by the runtime).
+    stripe: StripeCheckout | None = None
 
     async def run_once(self, extra_events: list[Event] | None = None) -> Repairs:
         repairs = Repairs()
@@ -75,6 +81,9 @@ class Reconciler:
         answers that were not orders."""
         engine = self.engine
         for payment in await payment_repo.orphan_payments(engine, self.orphan_after):
+            if payment.provider == "stripe" and self.stripe is not None:
+                repairs.add("payment_voided", await self.stripe.reconcile_orphan(payment))
+                continue
             if await self._call(payment, "void"):
                 await payment_repo.payment_set(engine, payment.id, "voided")
                 repairs.add("payment_voided")
@@ -95,7 +104,7 @@ class Reconciler:
             return True  # nothing was charged (never authorized, or cash)
         try:
             with timing.timed(metrics.PAYMENT_CALL_SECONDS.labels(provider.name, op)):
-                await getattr(provider, op)(payment.provider_ref)
+                await getattr(provider, op)(payment.provider_ref, account=payment.account)
         except PaymentError as exc:
             log.warning("payment %s failed: %s", op, exc, extra={"payment_id": payment.id})
             return False

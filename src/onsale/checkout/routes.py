@@ -1,4 +1,5 @@
-"""HTTP edge of checkout: paying for a hold, and reading an order."""
+"""HTTP edge of checkout: paying for a hold (with a Stripe PaymentIntent
+first where the venue takes Stripe), Stripe's webhooks, and reading an order."""
 
 from __future__ import annotations
 
@@ -11,21 +12,62 @@ from starlette.routing import Route
 
 from onsale.checkout import repo
 from onsale.checkout.orders import order_json
-from onsale.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from onsale.errors import (
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    ValidationFailed,
+)
 from onsale.http import JSON, path_param, read_json, runtime_of, token_of
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 
 
-async def checkout(request: Request) -> Response:
-    rt = runtime_of(request)
-    claims = rt.signer.access(token_of(request), None, time.time())
+def _idempotency_key(request: Request) -> str:
     key = request.headers.get("idempotency-key", "")
     if not KEY_RE.match(key):
         raise ValidationFailed(
             "An Idempotency-Key header of 8-128 characters is required",
             fields={"Idempotency-Key": "8-128 of A-Z a-z 0-9 _ . : -"},
         )
+    return key
+
+
+async def start_payment(request: Request) -> Response:
+    rt = runtime_of(request)
+    claims = rt.signer.access(token_of(request), None, time.time())
+    key = _idempotency_key(request)
+    body = await read_json(request, rt.settings.max_body_bytes)
+    event = await rt.events.get(claims.event_id)
+    assert rt.checkout.stripe is not None
+    answer = await rt.checkout.stripe.start_payment(
+        event, path_param(request, "hold_id"), claims.subject, key, body
+    )
+    return JSON(answer, status_code=201)
+
+
+async def stripe_webhook(request: Request) -> Response:
+    rt = runtime_of(request)
+    venue_id = path_param(request, "venue_id")
+    payload = b""
+    async for chunk in request.stream():
+        payload += chunk
+        if len(payload) > rt.settings.max_body_bytes:
+            raise PayloadTooLarge()
+    if rt.checkout.stripe is None:
+        raise InvalidRequest("Stripe is not available here")
+    outcome = await rt.checkout.stripe.webhook(
+        venue_id, payload, request.headers.get("stripe-signature")
+    )
+    return JSON({"received": True, "outcome": outcome})
+
+
+async def checkout(request: Request) -> Response:
+    rt = runtime_of(request)
+    claims = rt.signer.access(token_of(request), None, time.time())
+    key = _idempotency_key(request)
     body = await read_json(request, rt.settings.max_body_bytes)
     event = await rt.events.get(claims.event_id)
     outcome = await rt.checkout.checkout(
@@ -51,5 +93,7 @@ async def get_order(request: Request) -> Response:
 
 routes = [
     Route("/api/holds/{hold_id}/checkout", checkout, methods=["POST"]),
+    Route("/api/holds/{hold_id}/payment", start_payment, methods=["POST"]),
+    Route("/api/webhooks/stripe/{venue_id}", stripe_webhook, methods=["POST"]),
     Route("/api/orders/{order_id}", get_order, methods=["GET"]),
 ]

@@ -26,13 +26,12 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale import faults, tokens
 from onsale.checkout import idempotency, payment_repo, policy, repo
-from onsale.checkout.payments import PaymentError, PaymentProvider
 from onsale.errors import (
     Conflict,
     HoldExpired,
@@ -46,7 +45,11 @@ from onsale.events.policy import Event
 from onsale.faults import Faults
 from onsale.inventory.store import Hold, InventoryStore, Sale
 from onsale.monitoring import logs, metrics, timing
+from onsale.payments.providers import PaymentError, PaymentProvider
 from onsale.settings import Settings
+
+if TYPE_CHECKING:
+    from onsale.checkout.stripe_checkout import StripeCheckout
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,8 @@ class CheckoutService:
     guard_capacity: bool = True
     # Crash points a recovery test arms (onsale.faults); none in production.
     faults: Faults = field(default_factory=Faults)
+    # Checkouts paid through Stripe (set by the runtime once both exist).
+    stripe: StripeCheckout | None = None
 
     def __post_init__(self) -> None:
         self._idem_key = self.signer.derive(policy.IDEMPOTENCY_PURPOSE)
@@ -121,18 +126,7 @@ class CheckoutService:
         try:
             hold = await self._begin(event, hold_id, entry, key)
         except (HoldExpired, NotFound) as exc:
-            # The same request may have finished since the peek: its answer.
-            stored = await idempotency.idem_peek(
-                self.engine, scope, key, req_hash, stale_after=STALE_ATTEMPT
-            )
-            if stored is not None:
-                return _replay(stored)
-            if isinstance(exc, HoldExpired) and await repo.hold_paid(
-                self.engine, event.id, hold_id
-            ):
-                # Another checkout of it (a double click, another key) paid.
-                raise HoldExpired("This hold has been paid for", reason="paid") from exc
-            raise
+            return await self._hold_gone(exc, event, hold_id, card, (scope, key, req_hash))
         try:
             stored = await idempotency.idem_begin(
                 self.engine, scope, key, req_hash, stale_after=STALE_ATTEMPT
@@ -158,6 +152,32 @@ class CheckoutService:
             # that a retry runs afresh.
             await self._forget(scope, key)
             raise
+
+    async def _hold_gone(
+        self,
+        exc: HoldExpired | NotFound,
+        event: Event,
+        hold_id: str,
+        card: policy.Card,
+        request: tuple[str, str, str],
+    ) -> Outcome:
+        """The answer when step 1 found no live hold: the same request's if
+        it finished since the peek, the order a Stripe webhook wrote for this
+        payment, else ``exc`` (as "paid" when another checkout paid)."""
+        scope, key, req_hash = request
+        stored = await idempotency.idem_peek(
+            self.engine, scope, key, req_hash, stale_after=STALE_ATTEMPT
+        )
+        if stored is not None:
+            return _replay(stored)
+        if card.provider == "stripe" and self.stripe is not None:
+            found = await self.stripe.order_of(event, hold_id, card.ref)
+            if found is not None:
+                return found
+        if isinstance(exc, HoldExpired) and await repo.hold_paid(self.engine, event.id, hold_id):
+            # Another checkout of it (a double click, another key) paid.
+            raise HoldExpired("This hold has been paid for", reason="paid") from exc
+        raise exc
 
     async def _begin(self, event: Event, hold_id: str, entry: str, key: str) -> Hold:
         """Step 1. Raises what ``InventoryStore.begin_checkout`` raises."""
@@ -186,7 +206,10 @@ class CheckoutService:
         scope: str,
     ) -> Outcome:
         quote = policy.quote(event.spec, hold.section, hold.seats, hold.quantity)
-        payment = await self._authorize(event, hold, key, card, quote)
+        if card.provider == "stripe" and self.stripe is not None:
+            payment = await self.stripe.verify(event, hold, card.ref, quote)
+        else:
+            payment = await self._authorize(event, hold, key, card, quote)
         return await self._complete(
             event,
             hold,
@@ -328,7 +351,7 @@ class CheckoutService:
             return True
         try:
             with timing.timed(metrics.PAYMENT_CALL_SECONDS.labels(provider.name, op)):
-                await getattr(provider, op)(payment.provider_ref)
+                await getattr(provider, op)(payment.provider_ref, account=payment.account)
         except PaymentError:
             log.warning(
                 "payment %s failed; the reconciler retries", op, extra={"payment_id": payment_id}
@@ -362,20 +385,21 @@ class CheckoutService:
         try:
             grace_ms = self.settings.checkout_grace_seconds * 1000
             await self.inventory.begin_checkout(event.id, hold.hold_id, "", grace_ms)
-            if card.provider == "cash":
+            if card.provider in policy.COUNTER_PAYMENTS:
                 payment_id = await payment_repo.payment_create(
                     self.engine,
                     event_id=event.id,
                     hold_id=hold.hold_id,
-                    provider="cash",
+                    provider=card.provider,
                     key=f"boxoffice:{hold.hold_id}",
                     amount_cents=quote.total_cents,
                     currency=quote.currency,
                     last4="",
                 )
-                await payment_repo.payment_set(
-                    self.engine, payment_id, "captured", ref=f"cash:{actor}"
-                )
+                # Paid at the counter (cash, or the venue's own terminal,
+                # with its reference): recorded as captured, nobody to call.
+                ref = f"cash:{actor}" if card.provider == "cash" else f"terminal:{card.ref}"
+                await payment_repo.payment_set(self.engine, payment_id, "captured", ref=ref)
             else:
                 payment_id = await self._authorize(
                     event, hold, f"boxoffice:{hold.hold_id}", card, quote

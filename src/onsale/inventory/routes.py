@@ -34,7 +34,13 @@ if TYPE_CHECKING:  # the runtime builds the services these edges call
 async def event_info(request: Request) -> Response:
     rt = runtime_of(request)
     event = await rt.events.get(path_param(request, "event_id"))
-    return JSON(await rt.inventory.public_event(event))
+    body = await rt.inventory.public_event(event)
+    # An extension of API.md: how the fan page pays this venue (Stripe.js
+    # with the venue's publishable key), absent for the test provider.
+    payments = await rt.payment_accounts.public_payments(event.venue_id)
+    if payments:
+        body["payments"] = payments
+    return JSON(body)
 
 
 async def seat_map(request: Request) -> Response:

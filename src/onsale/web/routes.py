@@ -55,6 +55,8 @@ async def fan_page(request: Request) -> Response:
             "t": dictionary(language),
             # A hint only: the join asks for a challenge when the server says so.
             "pow_difficulty": event.spec.admission.pow_difficulty,
+            # Loaded only when the event's venue takes Stripe (the CSP allows it).
+            "stripe_js_url": rt.settings.stripe_js_url,
         },
         # The shell is per event and language; the live state comes from the API.
         headers={"Cache-Control": "no-cache", **_protected(request)},

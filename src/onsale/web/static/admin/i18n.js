@@ -3,6 +3,19 @@
 // back to English, so a new label never shows up as its key.
 
 const en = {
+  paymentsTitle: "Payments",
+  stripeAccount: "Your Stripe account",
+  paymentsHelp: "Connect your venue's own Stripe account: fans pay through Stripe and the money goes straight to your account. Card numbers never reach this site.",
+  webhookUrl: "Webhook URL",
+  webhookHelp: "In Stripe's dashboard, add this URL as a webhook endpoint for the event payment_intent.amount_capturable_updated, then paste its signing secret below.",
+  publishableKey: "Publishable key",
+  secretKey: "Secret key",
+  webhookSecret: "Webhook signing secret",
+  secretNeverShown: "Kept encrypted; never shown again, not even to you.",
+  connectStripe: "Connect Stripe",
+  stripeConnected: "Stripe is connected (publishable key {key}).",
+  stripeNotConnected: "No payment account yet: fans cannot pay online.",
+  stripeSaved: "Stripe account saved.",
   title: "Venue",
   languageSwitch: "Français",
   signInTitle: "Sign in",
@@ -172,6 +185,19 @@ const en = {
 };
 
 const fr = {
+  paymentsTitle: "Paiements",
+  stripeAccount: "Votre compte Stripe",
+  paymentsHelp: "Connectez le compte Stripe de votre salle : le public paie par Stripe et l'argent va directement sur votre compte. Les numéros de carte ne passent jamais par ce site.",
+  webhookUrl: "URL du webhook",
+  webhookHelp: "Dans le tableau de bord de Stripe, ajoutez cette URL comme point de terminaison de webhook pour l'événement payment_intent.amount_capturable_updated, puis collez son secret de signature ci-dessous.",
+  publishableKey: "Clé publiable",
+  secretKey: "Clé secrète",
+  webhookSecret: "Secret de signature du webhook",
+  secretNeverShown: "Conservée chiffrée ; plus jamais affichée, même à vous.",
+  connectStripe: "Connecter Stripe",
+  stripeConnected: "Stripe est connecté (clé publiable {key}).",
+  stripeNotConnected: "Pas encore de compte de paiement : le public ne peut pas payer en ligne.",
+  stripeSaved: "Compte Stripe enregistré.",
   title: "Salle",
   languageSwitch: "English",
   signInTitle: "Connexion",

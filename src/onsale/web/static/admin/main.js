@@ -5,6 +5,7 @@
 //   #/events/ID/edit   change an event
 //   #/events/ID        live on-sale view
 //   #/keys             the venue's API keys: rotate, revoke
+//   #/payments         the venue's payment account (Stripe)
 
 import { call, session, ApiError } from "./api.js";
 import { h, replace } from "./dom.js";
@@ -12,12 +13,14 @@ import { eventForm } from "./eventform.js";
 import { dateTime, lang, t } from "./i18n.js";
 import { keysView } from "./keys.js";
 import { liveView } from "./live.js";
+import { paymentsView } from "./payments.js";
 
 const view = document.getElementById("admin-view");
 const alertBox = document.getElementById("admin-error");
 const notice = document.getElementById("admin-notice");
 const signOutButton = document.getElementById("admin-signout");
 const keysLink = document.getElementById("admin-keys");
+const paymentsLink = document.getElementById("admin-payments");
 const languageLink = document.getElementById("admin-language");
 let stopView = null;
 
@@ -86,6 +89,7 @@ function signInView(message = "") {
   stop();
   signOutButton.hidden = true;
   keysLink.hidden = true;
+  paymentsLink.hidden = true;
   notify("");
   showError("");
   const input = h("input", { type: "password", id: "signin-key", autocomplete: "off", required: true, testid: "admin-signin-key", "aria-describedby": "signin-help signin-error" });
@@ -205,6 +209,7 @@ async function route() {
   }
   signOutButton.hidden = false;
   keysLink.hidden = false;
+  paymentsLink.hidden = false;
   const path = location.hash.replace(/^#/, "") || "/";
   let match;
   try {
@@ -219,6 +224,8 @@ async function route() {
       await formView(null);
     } else if (path === "/keys") {
       await keysView(view, { notify, fail, signInAgain: signOut });
+    } else if (path === "/payments") {
+      await paymentsView(view, { notify, fail });
     } else {
       await eventsView();
     }
@@ -250,6 +257,7 @@ function start() {
   signOutButton.textContent = t("signOut");
   signOutButton.addEventListener("click", signOut);
   keysLink.textContent = t("keysTitle");
+  paymentsLink.textContent = t("paymentsTitle");
   window.addEventListener("hashchange", () => {
     if (keepNotice) keepNotice = false;
     else notify("");

@@ -2,10 +2,15 @@
 // Each distinct form sent gets one Idempotency-Key, reused when the same form
 // is sent again (a lost answer, a double click), so the server answers with
 // the first result instead of charging twice.
+//
+// Where the event's venue takes Stripe (event.payments), the card field is
+// Stripe's own element: the page asks onsale for a PaymentIntent of the hold
+// (POST /payment), confirms it with Stripe.js, then checks out with its id.
 
 import { call, uuid } from "./api.js";
 import { t, money } from "./i18n.js";
 import { showError, clearError, errorText, SESSION_CODES } from "./messages.js";
+import { StripeCard } from "./stripe.js";
 
 const $ = (id) => document.getElementById(id);
 const FIELDS = ["name", "email", "card"];
@@ -19,6 +24,8 @@ export class Checkout {
     this.on = on;
     this.hold = null;
     this.sent = null; // {holdId, body, key}
+    this.paying = null; // {holdId, body, key}: the PaymentIntent's request
+    this.stripe = null; // a StripeCard where the venue takes Stripe
     $("checkout-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
       this.submit();
@@ -27,6 +34,7 @@ export class Checkout {
 
   open(hold, event) {
     this.hold = hold;
+    this.useStripe(event.payments);
     const section = event.sections.find((s) => s.code === hold.section);
     const cat = event.categories.find((c) => c.code === (section && section.category)) || event.categories[0];
     const n = hold.quantity || (hold.seats || []).length;
@@ -61,6 +69,27 @@ export class Checkout {
   close() {
     this.hold = null;
     this.sent = null;
+    this.paying = null;
+  }
+
+  /** Swap the test card input for Stripe's card element (once). */
+  async useStripe(payments) {
+    if (!payments || payments.provider !== "stripe" || this.stripe || this.mounting) return;
+    const input = $("checkout-card");
+    const box = $("checkout-stripe-card");
+    // The hook names the card field, whoever draws it.
+    input.hidden = true;
+    input.removeAttribute("data-testid");
+    input.required = false;
+    box.hidden = false;
+    box.setAttribute("data-testid", "checkout-card");
+    $("checkout-card-hint").textContent = t("checkout.card_hint_stripe");
+    this.mounting = StripeCard.mount($("checkout-form").dataset.stripeJs, payments.publishable_key, box)
+      .then((card) => {
+        this.stripe = card;
+      })
+      .catch(() => showError(t("error.stripe_unavailable")));
+    await this.mounting;
   }
 
   fieldError(name, text) {
@@ -75,7 +104,7 @@ export class Checkout {
     const values = {
       name: $("checkout-name").value.trim(),
       email: $("checkout-email").value.trim(),
-      card: $("checkout-card").value.replace(/[\s-]/g, ""),
+      card: this.mounting ? "stripe" : $("checkout-card").value.replace(/[\s-]/g, ""),
     };
     const problems = {};
     for (const [k, v] of Object.entries(values)) if (!v) problems[k] = t("checkout.required");
@@ -91,20 +120,23 @@ export class Checkout {
     if (!this.hold) return;
     const values = this.validate();
     if (!values) return;
-    const body = {
-      buyer: { email: values.email, name: values.name },
-      payment: { provider: "test", card_number: values.card },
-    };
-    const text = JSON.stringify(body);
+    const buyer = { email: values.email, name: values.name };
     const holdId = this.hold.hold_id;
-    if (!this.sent || this.sent.holdId !== holdId || this.sent.body !== text) {
-      this.sent = { holdId, body: text, key: uuid() };
-    }
     const button = $("checkout-submit");
     const label = button.textContent;
     button.disabled = true;
     button.textContent = t("checkout.paying");
     try {
+      if (this.mounting) await this.mounting;
+      const payment = this.stripe
+        ? await this.payWithStripe(holdId, buyer)
+        : { provider: "test", card_number: values.card };
+      if (!payment) return;
+      const body = { buyer, payment };
+      const text = JSON.stringify(body);
+      if (!this.sent || this.sent.holdId !== holdId || this.sent.body !== text) {
+        this.sent = { holdId, body: text, key: uuid() };
+      }
       const { data } = await call("POST", `/api/holds/${encodeURIComponent(holdId)}/checkout`, {
         token: this.on.token(),
         body,
@@ -120,6 +152,24 @@ export class Checkout {
     }
   }
 
+  /** The hold's PaymentIntent (one per hold and buyer: the same key again
+   * gets the same one), confirmed with Stripe.js; the checkout's payment. */
+  async payWithStripe(holdId, buyer) {
+    const text = JSON.stringify({ buyer });
+    if (!this.paying || this.paying.holdId !== holdId || this.paying.body !== text) {
+      this.paying = { holdId, body: text, key: uuid() };
+    }
+    const { data } = await call("POST", `/api/holds/${encodeURIComponent(holdId)}/payment`, {
+      token: this.on.token(),
+      body: { buyer },
+      headers: { "Idempotency-Key": this.paying.key },
+    });
+    // Declined or not, onsale reads the PaymentIntent's state at Stripe
+    // itself: the checkout answers 402 for a decline (and counts it).
+    await this.stripe.confirm(data.client_secret, buyer);
+    return { provider: "stripe", payment_id: data.payment_id };
+  }
+
   failed(err) {
     // A 404 is a hold the server does not know (e.g. Redis lost it): to the
     // fan it is gone all the same, so back to choosing seats.
@@ -129,9 +179,14 @@ export class Checkout {
     if (SESSION_CODES.includes(err.code)) return this.on.sessionOver(err);
     showError(errorText(err));
     if (err.code === "payment_declined") {
+      // With Stripe the next try is a new confirmation of the same
+      // PaymentIntent (another card): a new checkout, with a new key.
+      if (this.stripe) this.sent = null;
       this.fieldError("card", t("error.payment_declined"));
-      $("checkout-card").focus();
-      $("checkout-card").select();
+      if (!this.stripe) {
+        $("checkout-card").focus();
+        $("checkout-card").select();
+      }
     } else if (err.code === "validation_error") {
       const fields = (err.details && err.details.fields) || {};
       for (const key of Object.keys(fields)) {

@@ -1,4 +1,5 @@
-"""Payment providers behind one small interface: authorize, capture, void, refund.
+"""Payment providers behind one small interface: authorize, capture, void, refund
+(Stripe's is ``stripe_provider``).
 
 Only the ``test`` provider ships: it declines card 4000000000000002 and accepts
 any other Luhn-valid number. It keeps a ledger of what it was asked, keyed by
@@ -35,11 +36,13 @@ class PaymentProvider(Protocol):
         self, key: str, amount_cents: int, currency: str, card_number: str
     ) -> Authorization: ...
 
-    async def capture(self, ref: str) -> None: ...
+    # ``account``: the venue whose own provider account took the payment
+    # (Stripe: each venue's keys); "" where the provider has one account.
+    async def capture(self, ref: str, *, account: str = "") -> None: ...
 
-    async def void(self, ref: str) -> None: ...
+    async def void(self, ref: str, *, account: str = "") -> None: ...
 
-    async def refund(self, ref: str, amount_cents: int) -> None: ...
+    async def refund(self, ref: str, amount_cents: int, *, account: str = "") -> None: ...
 
 
 @dataclass
@@ -98,13 +101,13 @@ class TestProvider:
             raise PaymentError(f"cannot move a {charge.status} charge to {to}")
         charge.status = to
 
-    async def capture(self, ref: str) -> None:
+    async def capture(self, ref: str, *, account: str = "") -> None:
         self._move(ref, ("authorized",), "captured")
 
-    async def void(self, ref: str) -> None:
+    async def void(self, ref: str, *, account: str = "") -> None:
         self._move(ref, ("authorized",), "voided")
 
-    async def refund(self, ref: str, amount_cents: int) -> None:
+    async def refund(self, ref: str, amount_cents: int, *, account: str = "") -> None:
         self._move(ref, ("captured",), "refunded")
 
     def captured_total(self) -> int:
