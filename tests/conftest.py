@@ -38,6 +38,7 @@ TEST_REDIS_DB = int(os.environ.get("ONSALE_TEST_REDIS_DB", "15")) - _WORKER
 ADMIN_TOKEN = "test-platform-token"
 TABLES = (
     "audit_log",
+    "consents",
     "idempotency",
     "payments",
     "tickets",
