@@ -128,7 +128,8 @@ class BuyerService:
         wording = settings["marketing_consent"]
         if not wording["enabled"]:
             return False
-        email = order["buyer"]["email"]
+        # The checkout that answered 201 validated the buyer of its body.
+        email = str(body["buyer"]["email"]).strip()
         statement = (
             pg_insert(consents)
             .values(

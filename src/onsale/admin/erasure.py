@@ -70,12 +70,10 @@ def _orders_rows(scope: Scope) -> ColumnElement[bool]:
 
 
 def _idempotency_values(scope: Scope) -> dict[str, Any]:
-    # The stored answer of a checkout is the order, buyer included.
-    return {
-        "response": sa.func.jsonb_set(
-            idempotency.c.response, "{buyer}", sa.cast(ERASED_BUYER, JSONB)
-        )
-    }
+    # A checkout's stored answer (the order) holds no buyer today; an answer
+    # that carries one (a payment step's) must not keep it.
+    # jsonb || jsonb: the right side's "buyer" replaces the stored one.
+    return {"response": idempotency.c.response.op("||")(sa.cast({"buyer": ERASED_BUYER}, JSONB))}
 
 
 def _idempotency_rows(scope: Scope) -> ColumnElement[bool]:
