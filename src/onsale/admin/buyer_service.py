@@ -170,18 +170,21 @@ class BuyerService:
     @timing.postgres
     async def opted_in(self, venue_id: str, actor: Actor) -> list[dict[str, Any]]:
         """The venue's contacts whose latest consent stands."""
-        latest = (
-            sa.select(consents)
-            .where(consents.c.venue_id == venue_id, consents.c.anonymized_at.is_(None))
-            .distinct(consents.c.email_norm)
-            .order_by(consents.c.email_norm, consents.c.id.desc())
-        ).subquery()
+        newer = consents.alias("newer")
+        # A buyer's latest consent to the venue is their answer.
+        latest = sa.select(consents).where(
+            consents.c.venue_id == venue_id,
+            consents.c.anonymized_at.is_(None),
+            consents.c.marketing,
+            consents.c.withdrawn_at.is_(None),
+            ~sa.exists().where(
+                newer.c.venue_id == consents.c.venue_id,
+                newer.c.email_norm == consents.c.email_norm,
+                newer.c.id > consents.c.id,
+            ),
+        )
         async with self.engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(latest).where(latest.c.marketing, latest.c.withdrawn_at.is_(None))
-                )
-            ).all()
+            rows = (await conn.execute(latest.order_by(consents.c.email_norm))).all()
             await audit(
                 conn,
                 venue_id=venue_id,
