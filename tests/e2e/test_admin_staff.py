@@ -130,3 +130,47 @@ def test_a_buyer_is_exported_and_erased_in_two_clicks(
     expect(audit).not_to_contain_text(EMAIL)
     shots(page, "audit")
     assert errors == []
+
+
+def test_the_fan_page_asks_the_venue_s_own_question_and_links_its_notice(
+    api: httpx.Client,
+    venue: dict[str, Any],
+    event_of: Callable[..., str],
+    fan_page: Callable[..., Page],
+    shots: Callable[[Page, str], Path],
+) -> None:
+    r = api.put(
+        "/api/admin/venue-settings",
+        headers=auth(venue["api_key"]),
+        json={
+            "marketing_consent": {
+                "enabled": True,
+                "text_en": "Tell me about the next concerts",
+                "text_fr": "Parlez-moi des prochains concerts",
+            },
+            "privacy": {"contact_email": "dpo@venue.example", "notice_text": "Three years."},
+        },
+    )
+    assert r.status_code == 200, r.text
+    event_id = event_of()
+    page = fan_page(event_id)
+    page.get_by_test_id("queue-join").click()
+    expect(page.get_by_test_id("hold-submit")).to_be_visible(timeout=20_000)
+    page.get_by_test_id("seat-BALC-A-1").click()
+    page.get_by_test_id("hold-submit").click()
+    consent = page.get_by_test_id("checkout-consent")
+    expect(consent).to_be_visible()
+    expect(consent).not_to_be_checked()
+    expect(page.locator("#checkout-consent-text")).to_have_text("Tell me about the next concerts")
+    expect(page.get_by_test_id("checkout-privacy")).to_have_attribute(
+        "href", f"{page.url.split('/e/')[0]}/privacy/{venue['id']}"
+    )
+    consent.check()
+    shots(page, "checkout with the venue's question")
+    page.get_by_test_id("checkout-name").fill(NAME)
+    page.get_by_test_id("checkout-email").fill(EMAIL)
+    page.get_by_test_id("checkout-card").fill("4242424242424242")
+    page.get_by_test_id("checkout-submit").click()
+    expect(page.get_by_test_id("order-confirmation")).to_be_visible()
+    contacts = api.get("/api/admin/consents", headers=auth(venue["api_key"])).json()["contacts"]
+    assert [c["email"] for c in contacts] == [EMAIL]
