@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onsale.schema import audit_log
 
@@ -52,3 +52,10 @@ async def audit(
             details=details or {},
         )
     )
+
+
+async def record(engine: AsyncEngine, **row: Any) -> None:
+    """One audit row in a transaction of its own: for an action that writes
+    nothing else (an export). Takes :func:`audit`'s keyword arguments."""
+    async with engine.begin() as conn:
+        await audit(conn, **row)

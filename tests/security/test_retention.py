@@ -86,7 +86,7 @@ async def test_the_job_runs_twice_without_harm(
         await client.get(f"/api/admin/events/{event['id']}/stats", headers=auth(venue["api_key"]))
     ).json()
     assert stats_after == stats_before
-    assert delta.of("onsale_buyers_anonymized_total", reason="retention") == 5
+    assert delta.of("onsale_buyers_anonymized_total", kind="retention") == 5
     assert value("onsale_retention_events_pending") == 0
     assert value("onsale_retention_last_run_timestamp_seconds") > 0
     async with runtime.engine.connect() as conn:

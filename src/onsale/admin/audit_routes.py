@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,6 +17,7 @@ from onsale.admin.key_policy import iso
 from onsale.admin.roles import Action
 from onsale.errors import ValidationFailed
 from onsale.http import JSON, runtime_of
+from onsale.monitoring import timing
 from onsale.schema import audit_log
 
 MAX_PAGE = 200
@@ -39,6 +41,18 @@ def _page_args(request: Request) -> tuple[int | None, int]:
     return before, int(limit_raw)
 
 
+@timing.postgres
+async def audit_page(
+    engine: AsyncEngine, venue_id: str, before: int | None, limit: int
+) -> list[Any]:
+    """The venue's rows older than ``before``, newest first."""
+    query = sa.select(audit_log).where(audit_log.c.venue_id == venue_id)
+    if before is not None:
+        query = query.where(audit_log.c.id < before)
+    async with engine.connect() as conn:
+        return list((await conn.execute(query.order_by(audit_log.c.id.desc()).limit(limit))).all())
+
+
 def entry_json(row: Any) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -56,11 +70,7 @@ async def read_audit(request: Request) -> Response:
     rt = runtime_of(request)
     caller = await require(request, Action.AUDIT)
     before, limit = _page_args(request)
-    query = sa.select(audit_log).where(audit_log.c.venue_id == caller.venue_id)
-    if before is not None:
-        query = query.where(audit_log.c.id < before)
-    async with rt.engine.connect() as conn:
-        rows = (await conn.execute(query.order_by(audit_log.c.id.desc()).limit(limit))).all()
+    rows = await audit_page(rt.engine, caller.venue_id, before, limit)
     entries = [entry_json(r) for r in rows]
     next_before = entries[-1]["id"] if len(entries) == limit else None
     return JSON({"entries": entries, "next_before": next_before})

@@ -16,37 +16,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from onsale.admin import repo
 from onsale.admin.access import require_platform
 from onsale.admin.key_policy import iso
-from onsale.audit import audit
-from onsale.errors import NotFound
 from onsale.http import JSON, path_param, runtime_of
-from onsale.schema import venues
 
 
 async def _set_suspended(request: Request, suspend: bool) -> Response:
     rt = runtime_of(request)
     actor = require_platform(request)
     venue_id = path_param(request, "venue_id")
-    now = datetime.now(UTC)
-    async with rt.engine.begin() as conn:
-        found = await conn.execute(
-            venues.update()
-            .where(venues.c.id == venue_id)
-            .values(suspended_at=now if suspend else None)
-            .returning(venues.c.suspended_at)
-        )
-        row = found.one_or_none()
-        if row is None:
-            raise NotFound("No such venue")
-        await audit(
-            conn,
-            venue_id=venue_id,
-            actor=actor,
-            action="venue.suspend" if suspend else "venue.resume",
-            target=venue_id,
-        )
-    return JSON({"id": venue_id, "suspended": suspend, "suspended_at": iso(row.suspended_at)})
+    when = await repo.set_suspended(
+        rt.engine, venue_id, datetime.now(UTC) if suspend else None, actor
+    )
+    return JSON({"id": venue_id, "suspended": suspend, "suspended_at": iso(when)})
 
 
 async def suspend(request: Request) -> Response:

@@ -20,7 +20,7 @@ from onsale.admin.platform import routes as platform_routes
 from onsale.admin.roles import Action
 from onsale.admin.staff import routes as staff_routes
 from onsale.admin.stats import event_stats
-from onsale.audit import audit
+from onsale.audit import record
 from onsale.checkout.orders import order_json
 from onsale.events.catalog import event_json
 from onsale.events.policy import Event
@@ -90,15 +90,14 @@ async def orders(request: Request) -> Response:
     search = "".join(c for c in request.query_params.get("q", "")[:100] if c.isprintable())
     rows = await rt.orders.of_event(event.id, search)
     if wants_csv:
-        async with rt.engine.begin() as conn:
-            await audit(
-                conn,
-                venue_id=caller.venue_id,
-                actor=caller.actor,
-                action="orders.export",
-                target=event.id,
-                details={"orders": len(rows), "filtered": bool(search)},
-            )
+        await record(
+            rt.engine,
+            venue_id=caller.venue_id,
+            actor=caller.actor,
+            action="orders.export",
+            target=event.id,
+            details={"orders": len(rows), "filtered": bool(search)},
+        )
         return Response(
             orders_csv(rows),
             media_type="text/csv; charset=utf-8",

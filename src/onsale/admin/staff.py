@@ -10,28 +10,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from onsale.admin import staff_repo
+from onsale.admin import repo, staff_repo
 from onsale.admin.access import require
 from onsale.admin.roles import Action, actions_of, parse_staff
 from onsale.http import JSON, path_param, read_json, runtime_of
-from onsale.schema import venues
 
 
 async def me(request: Request) -> Response:
     """The caller's venue, role and what it may do: the page shows only that."""
     rt = runtime_of(request)
     caller = await require(request, Action.WHO_AM_I)
-    async with rt.engine.connect() as conn:
-        venue = (
-            await conn.execute(
-                venues.select()
-                .with_only_columns(venues.c.id, venues.c.name, venues.c.slug)
-                .where(venues.c.id == caller.venue_id)
-            )
-        ).one()
     return JSON(
         {
-            "venue": {"id": venue.id, "name": venue.name, "slug": venue.slug},
+            "venue": await repo.venue_of(rt.engine, caller.venue_id),
             "role": caller.role,
             "staff_id": caller.key.staff_id,
             "staff_email": caller.key.staff_email,

@@ -122,8 +122,8 @@ RECONCILER_REPAIRS = Counter(
 
 BUYERS_ANONYMIZED = Counter(
     "onsale_buyers_anonymized_total",
-    "Orders whose buyer was anonymized, by reason (request: an erasure; retention: the job)",
-    ["reason"],
+    "Orders whose buyer was anonymized, by kind (request: an erasure; retention: the job)",
+    ["kind"],
 )
 RETENTION_LAST_RUN = Gauge(
     "onsale_retention_last_run_timestamp_seconds",
