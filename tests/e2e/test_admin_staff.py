@@ -174,3 +174,35 @@ def test_the_fan_page_asks_the_venue_s_own_question_and_links_its_notice(
     expect(page.get_by_test_id("order-confirmation")).to_be_visible()
     contacts = api.get("/api/admin/consents", headers=auth(venue["api_key"])).json()["contacts"]
     assert [c["email"] for c in contacts] == [EMAIL]
+
+
+def test_a_box_office_person_sees_the_counter_but_no_refund_or_export(
+    server: Any,
+    api: httpx.Client,
+    venue: dict[str, Any],
+    event_of: Callable[..., str],
+    new_page: Callable[..., Page],
+    shots: Callable[[Page, str], Path],
+) -> None:
+    event_id = event_of()
+    order_id = _sold(api, event_id)
+    made = api.post(
+        "/api/admin/staff",
+        headers=auth(venue["api_key"]),
+        json={"email": "counter@staff.example", "role": "boxoffice"},
+    ).json()
+    page, errors = admin_page(new_page(), server)
+    sign_in(page, made["api_key"])
+    expect(page.get_by_test_id(f"admin-event-{event_id}")).to_be_visible()
+    expect(page.get_by_test_id("admin-new-event")).to_have_count(0)
+    expect(page.get_by_test_id(f"admin-event-edit-{event_id}")).to_have_count(0)
+    for hidden in ("admin-keys", "admin-staff", "admin-buyers", "admin-audit", "admin-door"):
+        expect(page.get_by_test_id(hidden)).to_be_hidden()
+    page.get_by_test_id(f"admin-event-live-{event_id}").click()
+    expect(page.get_by_test_id("admin-boxoffice-form")).to_be_visible()
+    expect(page.get_by_test_id(f"admin-order-{order_id}")).to_be_visible()
+    expect(page.get_by_test_id(f"admin-refund-{order_id}")).to_have_count(0)
+    expect(page.get_by_test_id("admin-orders-export")).to_have_count(0)
+    expect(page.get_by_test_id("admin-edit-link")).to_have_count(0)
+    shots(page, "box office")
+    assert errors == []
