@@ -41,6 +41,7 @@ TABLES = (
     "payment_notices",
     "stripe_events",
     "payment_accounts",
+    "consents",
     "idempotency",
     "payments",
     "tickets",

@@ -36,6 +36,7 @@ from onsale.monitoring.middleware import RequestMonitor
 from onsale.queue.routes import routes as queue_routes
 from onsale.queue.ws import routes as ws_routes
 from onsale.runtime import Runtime
+from onsale.web.privacy import routes as privacy_routes
 from onsale.web.routes import routes as web_routes
 
 
@@ -124,6 +125,7 @@ def create_app(
         *inventory_routes,
         *checkout_routes,
         *ws_routes,
+        *privacy_routes,
         *web_routes,
     ]
     app = Starlette(

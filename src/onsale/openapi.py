@@ -123,6 +123,100 @@ OPERATIONS: list[tuple[str, str, str, str, int, tuple[int, ...]]] = [
         200,
         (400, 413),
     ),
+    (
+        "post",
+        "/api/admin/venues/{venue_id}/suspend",
+        "Suspend a venue: its keys get 403, its events are not on sale (platform token)",
+        "platform",
+        200,
+        (401, 404),
+    ),
+    (
+        "post",
+        "/api/admin/venues/{venue_id}/resume",
+        "Resume a suspended venue (platform token)",
+        "platform",
+        200,
+        (401, 404),
+    ),
+    ("get", "/api/admin/me", "Who the key is: venue, role, what it may do", "venue", 200, (401,)),
+    (
+        "post",
+        "/api/admin/staff",
+        "A staff member and their key, shown once (manager)",
+        "venue",
+        201,
+        (400, 401, 413, 422),
+    ),
+    ("get", "/api/admin/staff", "The venue's staff (manager)", "venue", 200, (401,)),
+    (
+        "delete",
+        "/api/admin/staff/{staff_id}",
+        "Revoke a staff member's keys at once (manager)",
+        "venue",
+        204,
+        (401, 404, 409),
+    ),
+    (
+        "get",
+        "/api/admin/audit",
+        "The venue's audit log, newest first (manager)",
+        "venue",
+        200,
+        (401, 422),
+    ),
+    (
+        "get",
+        "/api/admin/buyers",
+        "Everything the venue holds about a buyer (?email=, manager)",
+        "venue",
+        200,
+        (401, 422),
+    ),
+    (
+        "post",
+        "/api/admin/buyers/erase",
+        "Anonymize a buyer everywhere the venue keeps them (manager)",
+        "venue",
+        200,
+        (400, 401, 413, 422),
+    ),
+    ("get", "/api/admin/consents", "The opted-in contacts (manager)", "venue", 200, (401,)),
+    (
+        "get",
+        "/api/admin/consents.csv",
+        "The opted-in contacts as CSV (manager)",
+        "venue",
+        200,
+        (401,),
+    ),
+    (
+        "get",
+        "/api/admin/venue-settings",
+        "Consent wording and privacy notice",
+        "venue",
+        200,
+        (401,),
+    ),
+    (
+        "put",
+        "/api/admin/venue-settings",
+        "Set the consent wording and privacy notice (manager)",
+        "venue",
+        200,
+        (400, 401, 413, 422),
+    ),
+    (
+        "get",
+        "/api/events/{event_id}/privacy",
+        "The event's venue's consent question and privacy notice",
+        "",
+        200,
+        (404,),
+    ),
+    ("get", "/privacy/{venue_id}", "A venue's privacy notice (HTML)", "", 200, ()),
+    ("get", "/consent/withdraw", "Withdraw marketing consent: the page (HTML)", "", 200, ()),
+    ("post", "/consent/withdraw", "Withdraw marketing consent (HTML)", "", 200, ()),
     ("get", "/api/events/{event_id}", "Public event info", "", 200, (404,)),
     ("get", "/api/events/{event_id}/seats", "Seat map with live states", "", 200, (404,)),
     (
@@ -197,7 +291,7 @@ OPERATIONS: list[tuple[str, str, str, str, int, tuple[int, ...]]] = [
 
 
 # The pages (HTML, not JSON).
-PAGES = {"/e/{event_id}", "/admin"}
+PAGES = {"/e/{event_id}", "/admin", "/privacy/{venue_id}", "/consent/withdraw"}
 # Answers that repeat an earlier success: the same queue entry again, the same
 # checkout (same Idempotency-Key and body) again.
 REPLAYS = {
@@ -221,6 +315,9 @@ def _error_codes() -> list[str]:
 def _operation(
     summary: str, auth: str, ok: int, errors: tuple[int, ...], path: str
 ) -> dict[str, Any]:
+    if auth == "venue" and 403 not in errors:
+        # A role that may not, or a suspended venue (admin.access.require).
+        errors = (*errors, 403)
     if path.startswith("/api/") and 503 not in errors:
         # Every API answer needs Redis or Postgres, either of which may be down.
         errors = (*errors, 503)

@@ -113,6 +113,7 @@ SCHEMAS: dict[str, Schema] = {
         hold_seconds=INT,
         limits=obj((), per_order=INT, per_buyer=INT),
         language=enum("en", "fr"),  # extension
+        retention_days=INT,  # extension: days after the event before its buyers are erased
         categories=array(CATEGORY),
         sections=array(SECTION),
     ),
@@ -272,6 +273,8 @@ SCHEMAS: dict[str, Schema] = {
                 last_used_at=nullable(TIME),
                 state=enum("active", "expiring", "expired", "revoked"),
                 current=BOOL,
+                role=enum("manager", "boxoffice", "door", "viewer"),
+                staff_id=nullable(STRING),
             )
         ),
     ),

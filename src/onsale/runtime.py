@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale import db, secretbox, tokens
 from onsale import redis as redis_conn
+from onsale.admin.buyer_service import BuyerService
+from onsale.admin.consent import ConsentLinks
+from onsale.admin.retention import RetentionJob
 from onsale.admin.service import VenueService
 from onsale.checkout.orders import OrderBook
 from onsale.checkout.reconciler import Reconciler
@@ -89,6 +92,9 @@ class Runtime:
     fanout: FanOut
     guard: Guard
     collector: EventCollector
+    # The buyers' data: export, erasure, consents; and the retention job.
+    buyers: BuyerService
+    retention: RetentionJob
     embedded: EmbeddedServers | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -174,6 +180,8 @@ class Runtime:
             collector=EventCollector(
                 mon_engine, client, settings.redis_prefix, live_events=live_now(mon_engine)
             ),
+            buyers=BuyerService(engine, ConsentLinks(signer)),
+            retention=RetentionJob(engine),
         )
 
     def start_tasks(self) -> None:
@@ -185,6 +193,9 @@ class Runtime:
                 self._every(self.settings.reconcile_interval_seconds, self.reconcile, "reconciler")
             ),
             asyncio.create_task(self.fanout.run(self.settings.push_interval_seconds)),
+            asyncio.create_task(
+                self._every(self.retention.interval_seconds, self.retention.step, "retention")
+            ),
         ]
 
     async def admit_all(self) -> None:

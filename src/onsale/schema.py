@@ -26,6 +26,10 @@ venues = sa.Table(
     sa.Column("slug", sa.Text, nullable=False, unique=True),
     sa.Column("timezone", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    # Set by the platform: the venue's keys are refused (403), its events not on sale.
+    sa.Column("suspended_at", sa.DateTime(timezone=True)),
+    # The venue's own settings (admin.venue_settings): consent wording, privacy notice.
+    sa.Column("settings", JSONB, nullable=False, server_default="{}"),
 )
 
 venue_keys = sa.Table(
@@ -44,7 +48,17 @@ venue_keys = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True)),
     # Written at most once a minute per key, not on every request.
     sa.Column("last_used_at", sa.DateTime(timezone=True)),
+    # A staff key is a venue key with a role and a person (admin.roles): one
+    # key check, and rotation and revocation for free. The keys made when the
+    # venue was created or re-issued have no staff id and act as managers.
+    sa.Column("role", sa.Text, nullable=False, server_default="manager"),
+    sa.Column("staff_id", sa.Text),
+    sa.Column("staff_email", sa.Text),
     sa.Index("venue_keys_venue", "venue_id"),
+    sa.Index("venue_keys_staff", "staff_id"),
+    sa.CheckConstraint(
+        "role IN ('manager', 'boxoffice', 'door', 'viewer')", name="venue_keys_role"
+    ),
 )
 
 events = sa.Table(
@@ -69,6 +83,10 @@ events = sa.Table(
     sa.Column("pow_difficulty", sa.Integer, nullable=False, server_default="0"),
     sa.Column("language", sa.Text, nullable=False, server_default="en"),
     sa.Column("shopper_grace_seconds", sa.Integer, nullable=False, server_default="20"),
+    # Days after the event when its buyers are anonymized (admin.retention).
+    sa.Column("retention_days", sa.Integer, nullable=False, server_default="1095"),
+    # When the retention job finished with the event's buyers.
+    sa.Column("buyers_anonymized_at", sa.DateTime(timezone=True)),
     sa.CheckConstraint(
         "prequeue_opens_at <= opens_at AND opens_at < closes_at", name="events_sale_window"
     ),
@@ -119,9 +137,12 @@ orders = sa.Table(
     sa.Column("queue_entry", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("refunded_at", sa.DateTime(timezone=True)),
+    # When the buyer's e-mail and name were erased (on request or by retention).
+    sa.Column("anonymized_at", sa.DateTime(timezone=True)),
     sa.CheckConstraint("channel IN ('online', 'boxoffice')", name="orders_channel"),
     sa.CheckConstraint("status IN ('paid', 'refunded')", name="orders_status"),
     sa.Index("orders_buyer", "event_id", "buyer_email_norm"),
+    sa.Index("orders_venue_buyer", "venue_id", "buyer_email_norm"),
 )
 
 tickets = sa.Table(
@@ -219,6 +240,32 @@ audit_log = sa.Table(
     sa.Column("target", sa.Text, nullable=False),
     sa.Column("details", JSONB, nullable=False, server_default="{}"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    # The actor's role and client address (as the proxy settings resolve it).
+    sa.Column("actor_role", sa.Text),
+    sa.Column("address", sa.Text),
+    sa.Index("audit_log_venue_id", "venue_id", "id"),
+)
+
+# A buyer's marketing consent to one venue, one row per consent given (the
+# latest row of a venue and e-mail is the buyer's answer). ``email_ref`` is a
+# keyed hash of the normalized e-mail: what the withdrawal link carries.
+consents = sa.Table(
+    "consents",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("venue_id", sa.Text, sa.ForeignKey("venues.id"), nullable=False),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("email_norm", sa.Text, nullable=False),
+    sa.Column("email_ref", sa.Text, nullable=False),
+    sa.Column("marketing", sa.Boolean, nullable=False),
+    sa.Column("wording_version", sa.Text, nullable=False),
+    sa.Column("order_id", sa.Text, unique=True),
+    sa.Column("event_id", sa.Text),
+    sa.Column("given_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("withdrawn_at", sa.DateTime(timezone=True)),
+    sa.Column("anonymized_at", sa.DateTime(timezone=True)),
+    sa.Index("consents_buyer", "venue_id", "email_norm"),
+    sa.Index("consents_ref", "venue_id", "email_ref"),
 )
 
 # The pre-queue draw: the commitment is public from the start, the seed and

@@ -327,8 +327,9 @@ async def test_audit_rows_without_secrets(
         ).all()
         hashes = (await conn.execute(sa.select(venue_keys.c.key_hash))).scalars().all()
     assert [(r.action, r.actor, r.target) for r in rows] == [
-        ("venue_key.rotate", f"venue:{venue['id']}", rotated["key_id"]),
-        ("venue_key.revoke", f"venue:{venue['id']}", old_id),
+        # Issue 15: the actor is the key that acted (its id, never the key).
+        ("venue_key.rotate", f"key:{old_id}", rotated["key_id"]),
+        ("venue_key.revoke", f"key:{rotated['key_id']}", old_id),
         ("venue_key.reissue", "platform", reissued["key_id"]),
     ]
     assert rows[0].details["previous_key_id"] == old_id

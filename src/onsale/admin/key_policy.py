@@ -50,6 +50,11 @@ class StoredKey:
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    # A staff key's role and person (admin.roles); a venue's own key is a manager.
+    role: str = "manager"
+    staff_id: str | None = None
+    staff_email: str | None = None
+    venue_suspended: bool = False
 
     def works(self, now: datetime) -> bool:
         """Not revoked and not past its expiry (expiry is exclusive)."""
@@ -86,6 +91,8 @@ def key_json(key: StoredKey, now: datetime, current_id: str) -> dict[str, Any]:
         "last_used_at": iso(key.last_used_at),
         "state": key.state(now),
         "current": key.key_id == current_id,
+        "role": key.role,
+        "staff_id": key.staff_id,
     }
 
 

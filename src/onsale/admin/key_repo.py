@@ -24,7 +24,7 @@ from onsale.admin.key_policy import (
     new_key,
     prefix_of,
 )
-from onsale.audit import audit, new_id
+from onsale.audit import Actor, audit, new_id
 from onsale.errors import Forbidden, LastKey, NotFound, Unauthorized
 from onsale.monitoring import timing
 from onsale.schema import venue_keys, venues
@@ -37,6 +37,9 @@ _COLUMNS = (
     venue_keys.c.expires_at,
     venue_keys.c.revoked_at,
     venue_keys.c.last_used_at,
+    venue_keys.c.role,
+    venue_keys.c.staff_id,
+    venue_keys.c.staff_email,
 )
 
 
@@ -49,13 +52,24 @@ def _stored(row: Any) -> StoredKey:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
+        role=row.role,
+        staff_id=row.staff_id,
+        staff_email=row.staff_email,
+        venue_suspended=getattr(row, "suspended_at", None) is not None,
     )
 
 
 async def insert_key(
-    conn: AsyncConnection, venue_id: str, now: datetime | None = None
+    conn: AsyncConnection,
+    venue_id: str,
+    now: datetime | None = None,
+    *,
+    role: str = "manager",
+    staff_id: str | None = None,
+    staff_email: str | None = None,
 ) -> tuple[str, str]:
-    """(key id, key): a new permanent key of the venue, stored hashed."""
+    """(key id, key): a new permanent key of the venue, stored hashed; with
+    ``staff_id`` a staff member's key acting with ``role``."""
     key = new_key()
     key_id = new_id("key")
     values: dict[str, Any] = {
@@ -63,6 +77,9 @@ async def insert_key(
         "venue_id": venue_id,
         "key_hash": hash_key(key),
         "prefix": prefix_of(key),
+        "role": role,
+        "staff_id": staff_id,
+        "staff_email": staff_email,
     }
     if now is not None:
         values["created_at"] = now
@@ -72,11 +89,15 @@ async def insert_key(
 
 @timing.postgres
 async def find(engine: AsyncEngine, key: str) -> StoredKey | None:
-    """The key's row, whatever its state (the caller decides if it works)."""
+    """The key's row, whatever its state (the caller decides if it works),
+    with whether its venue is suspended (the same indexed read)."""
+    query = (
+        sa.select(*_COLUMNS, venues.c.suspended_at)
+        .join(venues, venues.c.id == venue_keys.c.venue_id)
+        .where(venue_keys.c.key_hash == hash_key(key))
+    )
     async with engine.connect() as conn:
-        row = (
-            await conn.execute(sa.select(*_COLUMNS).where(venue_keys.c.key_hash == hash_key(key)))
-        ).one_or_none()
+        row = (await conn.execute(query)).one_or_none()
     return None if row is None else _stored(row)
 
 
@@ -123,6 +144,18 @@ async def _venue_keys(conn: AsyncConnection, venue_id: str) -> list[StoredKey]:
     return [_stored(r) for r in rows]
 
 
+def other_manager_left(keys: list[StoredKey], leaving: set[str], now: datetime) -> bool:
+    """Whether a permanent manager key outside ``leaving`` is left: a venue
+    may not lock itself out of its own management."""
+    return any(k.permanent(now) and k.role == "manager" for k in keys if k.key_id not in leaving)
+
+
+async def venue_keys_locked(conn: AsyncConnection, venue_id: str, lock: bool) -> list[StoredKey]:
+    """The venue's keys, its row locked first (see the module's docstring)."""
+    await _lock_venue(conn, venue_id, lock)
+    return await _venue_keys(conn, venue_id)
+
+
 def _manager(keys: list[StoredKey], caller_id: str, now: datetime) -> StoredKey:
     """The caller's key as it is now, if it may manage keys.
 
@@ -148,23 +181,32 @@ async def rotate(
     now: datetime,
     *,
     lock: bool,
+    actor: Actor | None = None,
 ) -> dict[str, Any]:
     """A new permanent key; the caller's key then works until ``now + grace``.
+    A staff member's new key keeps their role and staff id.
 
     Raises Unauthorized / Forbidden (see :func:`_manager`).
     """
     async with engine.begin() as conn:
         await _lock_venue(conn, venue_id, lock)
-        _manager(await _venue_keys(conn, venue_id), caller_id, now)
+        caller = _manager(await _venue_keys(conn, venue_id), caller_id, now)
         expires_at = now + grace
         await conn.execute(
             venue_keys.update().where(venue_keys.c.id == caller_id).values(expires_at=expires_at)
         )
-        key_id, key = await insert_key(conn, venue_id, now)
+        key_id, key = await insert_key(
+            conn,
+            venue_id,
+            now,
+            role=caller.role,
+            staff_id=caller.staff_id,
+            staff_email=caller.staff_email,
+        )
         await audit(
             conn,
             venue_id=venue_id,
-            actor=f"venue:{venue_id}",
+            actor=actor or Actor(f"key:{caller_id}", caller.role),
             action="venue_key.rotate",
             target=key_id,
             details={
@@ -184,7 +226,14 @@ async def rotate(
 
 @timing.postgres
 async def revoke(
-    engine: AsyncEngine, venue_id: str, caller_id: str, key_id: str, now: datetime, *, lock: bool
+    engine: AsyncEngine,
+    venue_id: str,
+    caller_id: str,
+    key_id: str,
+    now: datetime,
+    *,
+    lock: bool,
+    actor: Actor | None = None,
 ) -> bool:
     """Revoke the venue's key ``key_id`` at once; False if it already was.
 
@@ -194,13 +243,13 @@ async def revoke(
     async with engine.begin() as conn:
         await _lock_venue(conn, venue_id, lock)
         keys = await _venue_keys(conn, venue_id)
-        _manager(keys, caller_id, now)
+        caller = _manager(keys, caller_id, now)
         target = next((k for k in keys if k.key_id == key_id), None)
         if target is None:
             raise NotFound("No such key")
         if target.revoked_at is not None:
             return False
-        if not any(k.permanent(now) for k in keys if k.key_id != key_id):
+        if not other_manager_left(keys, {key_id}, now):
             raise LastKey(
                 "This is the venue's last working key: rotate it first, or ask the "
                 "platform operator to issue a new one",
@@ -212,7 +261,7 @@ async def revoke(
         await audit(
             conn,
             venue_id=venue_id,
-            actor=f"venue:{venue_id}",
+            actor=actor or Actor(f"key:{caller_id}", caller.role),
             action="venue_key.revoke",
             target=key_id,
             details={"by_key_id": caller_id},

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale.admin import key_policy, key_repo
 from onsale.admin.key_policy import StoredKey
+from onsale.audit import Actor
 from onsale.errors import TokenExpired, Unauthorized
 
 
@@ -57,7 +58,12 @@ class KeyService:
         return {"keys": [key_policy.key_json(k, now, caller.key_id) for k in keys]}
 
     async def rotate(
-        self, caller: StoredKey, body: Any, *, now: datetime | None = None
+        self,
+        caller: StoredKey,
+        body: Any,
+        *,
+        now: datetime | None = None,
+        actor: Actor | None = None,
     ) -> dict[str, Any]:
         """A new key; the caller's works until ``previous_expires_at``.
 
@@ -72,9 +78,17 @@ class KeyService:
             grace,
             now or self.clock(),
             lock=self.serialize,
+            actor=actor,
         )
 
-    async def revoke(self, caller: StoredKey, key_id: str, *, now: datetime | None = None) -> bool:
+    async def revoke(
+        self,
+        caller: StoredKey,
+        key_id: str,
+        *,
+        now: datetime | None = None,
+        actor: Actor | None = None,
+    ) -> bool:
         """Revoke one of the caller's venue's keys at once (False: it already
         was). Raises NotFound, Forbidden, Unauthorized, LastKey."""
         return await key_repo.revoke(
@@ -84,6 +98,7 @@ class KeyService:
             key_id,
             now or self.clock(),
             lock=self.serialize,
+            actor=actor,
         )
 
     async def reissue(

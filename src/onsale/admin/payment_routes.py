@@ -7,29 +7,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from onsale.admin.key_routes import caller_key
+from onsale.admin.access import require
+from onsale.admin.roles import Action
 from onsale.http import JSON, read_json, runtime_of
-from onsale.payments.accounts import ACTION, account_json, parse_account
-
-
-async def _venue(request: Request, action: str) -> str:
-    """The caller's venue, for ``action`` (the role check names it: only a
-    manager may connect the payment account)."""
-    del action  # every working venue key may, until roles come
-    return (await caller_key(request)).venue_id
+from onsale.payments.accounts import account_json, parse_account
 
 
 async def put_account(request: Request) -> Response:
     rt = runtime_of(request)
-    venue_id = await _venue(request, ACTION)
+    caller = await require(request, Action.PAYMENT_ACCOUNT)
     form = parse_account(await read_json(request, rt.settings.max_body_bytes))
-    return JSON(await rt.payment_accounts.connect(venue_id, form, actor=f"venue:{venue_id}"))
+    return JSON(await rt.payment_accounts.connect(caller.venue_id, form, actor=caller.actor))
 
 
 async def get_account(request: Request) -> Response:
     rt = runtime_of(request)
-    venue_id = await _venue(request, ACTION)
-    return JSON(account_json(venue_id, await rt.payment_accounts.publishable_key(venue_id)))
+    caller = await require(request, Action.PAYMENT_ACCOUNT)
+    return JSON(
+        account_json(caller.venue_id, await rt.payment_accounts.publishable_key(caller.venue_id))
+    )
 
 
 routes = [

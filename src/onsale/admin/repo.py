@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale.admin.key_policy import hash_key, new_key, prefix_of
-from onsale.audit import audit, new_id
-from onsale.errors import AlreadyExists
+from onsale.audit import Actor, audit, new_id
+from onsale.errors import AlreadyExists, NotFound
 from onsale.monitoring import timing
 from onsale.schema import venue_keys, venues
 
@@ -44,3 +46,48 @@ async def create_venue(engine: AsyncEngine, name: str, slug: str, timezone: str)
     except IntegrityError as exc:
         raise AlreadyExists("A venue with this slug exists", fields={"slug": slug}) from exc
     return venue_id, key
+
+
+@timing.postgres
+async def set_suspended(
+    engine: AsyncEngine, venue_id: str, when: datetime | None, actor: Actor
+) -> datetime | None:
+    """Suspend the venue from ``when`` (None: resume it); its suspension time.
+
+    Raises NotFound for an unknown venue.
+    """
+    async with engine.begin() as conn:
+        found = await conn.execute(
+            venues.update()
+            .where(venues.c.id == venue_id)
+            .values(suspended_at=when)
+            .returning(venues.c.suspended_at)
+        )
+        row = found.one_or_none()
+        if row is None:
+            raise NotFound("No such venue")
+        await audit(
+            conn,
+            venue_id=venue_id,
+            actor=actor,
+            action="venue.suspend" if when else "venue.resume",
+            target=venue_id,
+        )
+    suspended: datetime | None = row.suspended_at
+    return suspended
+
+
+@timing.postgres
+async def venue_of(engine: AsyncEngine, venue_id: str) -> dict[str, str]:
+    """The venue's id, name and slug. Raises NotFound."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                venues.select()
+                .with_only_columns(venues.c.id, venues.c.name, venues.c.slug)
+                .where(venues.c.id == venue_id)
+            )
+        ).one_or_none()
+    if row is None:
+        raise NotFound("No such venue")
+    return {"id": row.id, "name": row.name, "slug": row.slug}

@@ -1,7 +1,8 @@
 """HTTP edge of platform and venue administration (API.md).
 
 The platform token creates venues; a venue key sees and changes only its own
-venue's events and orders (another venue's event answers 404).
+venue's events and orders (another venue's event answers 404), and only what
+its role may (``admin.access.require`` with one ``roles.Action`` per route).
 """
 
 from __future__ import annotations
@@ -10,79 +11,94 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from onsale.admin.access import Caller, require, require_platform
+from onsale.admin.audit_routes import routes as audit_routes
+from onsale.admin.buyers import routes as buyer_routes
 from onsale.admin.export import orders_csv
-from onsale.admin.key_routes import caller_key
 from onsale.admin.key_routes import routes as key_routes
 from onsale.admin.payment_routes import routes as payment_routes
+from onsale.admin.platform import routes as platform_routes
+from onsale.admin.roles import Action
+from onsale.admin.staff import routes as staff_routes
 from onsale.admin.stats import event_stats
+from onsale.audit import record
 from onsale.checkout.orders import order_json
-from onsale.errors import Unauthorized
 from onsale.events.catalog import event_json
 from onsale.events.policy import Event
-from onsale.http import JSON, path_param, read_json, runtime_of, same_secret, token_of
+from onsale.http import JSON, path_param, read_json, runtime_of
 from onsale.inventory.service import hold_json
 
 
-async def _venue(request: Request) -> str:
-    return (await caller_key(request)).venue_id
-
-
-async def _venue_event(request: Request) -> tuple[str, Event]:
-    venue_id = await _venue(request)
+async def _venue_event(request: Request, action: Action) -> tuple[Caller, Event]:
+    caller = await require(request, action)
     event = await runtime_of(request).events.get_for_venue(
-        path_param(request, "event_id"), venue_id
+        path_param(request, "event_id"), caller.venue_id
     )
-    return venue_id, event
+    return caller, event
 
 
 async def create_venue(request: Request) -> Response:
     rt = runtime_of(request)
-    if not same_secret(token_of(request), rt.settings.admin_token.reveal()):
-        raise Unauthorized("The platform token is required")
+    require_platform(request)
     body = await read_json(request, rt.settings.max_body_bytes)
     return JSON(await rt.venues.create_venue(body), status_code=201)
 
 
 async def create_event(request: Request) -> Response:
     rt = runtime_of(request)
-    venue_id = await _venue(request)
+    caller = await require(request, Action.EVENT_WRITE)
     body = await read_json(request, rt.settings.max_body_bytes)
-    event = await rt.events.create_event(venue_id, body)
+    event = await rt.events.create_event(caller.venue_id, body, caller.actor)
     return JSON(event_json(event), status_code=201)
 
 
 async def list_events(request: Request) -> Response:
     rt = runtime_of(request)
-    events = await rt.events.list_events(await _venue(request))
+    caller = await require(request, Action.READ)
+    events = await rt.events.list_events(caller.venue_id)
     return JSON({"events": [event_json(e) for e in events]})
 
 
 async def get_event(request: Request) -> Response:
-    _, event = await _venue_event(request)
+    _, event = await _venue_event(request, Action.READ)
     return JSON(event_json(event))
 
 
 async def patch_event(request: Request) -> Response:
     rt = runtime_of(request)
-    venue_id, event = await _venue_event(request)
+    caller, event = await _venue_event(request, Action.EVENT_WRITE)
     body = await read_json(request, rt.settings.max_body_bytes)
-    return JSON(event_json(await rt.events.update_event(event.id, venue_id, body)))
+    updated = await rt.events.update_event(event.id, caller.venue_id, body, caller.actor)
+    return JSON(event_json(updated))
 
 
 async def stats(request: Request) -> Response:
     rt = runtime_of(request)
-    _, event = await _venue_event(request)
+    _, event = await _venue_event(request, Action.READ)
     return JSON(await event_stats(event, inventory=rt.inventory, queue=rt.queue, orders=rt.orders))
+
+
+def _wants_csv(request: Request) -> bool:
+    return request.url.path.endswith(".csv") or "text/csv" in request.headers.get("accept", "")
 
 
 async def orders(request: Request) -> Response:
     rt = runtime_of(request)
-    _, event = await _venue_event(request)
+    # Reading the orders is the viewer's; taking them away as a file is an export.
+    wants_csv = _wants_csv(request)
+    caller, event = await _venue_event(request, Action.EXPORT if wants_csv else Action.READ)
     # Printable characters only: Postgres refuses a NUL in a LIKE pattern.
     search = "".join(c for c in request.query_params.get("q", "")[:100] if c.isprintable())
     rows = await rt.orders.of_event(event.id, search)
-    wants_csv = request.url.path.endswith(".csv") or "text/csv" in request.headers.get("accept", "")
     if wants_csv:
+        await record(
+            rt.engine,
+            venue_id=caller.venue_id,
+            actor=caller.actor,
+            action="orders.export",
+            target=event.id,
+            details={"orders": len(rows), "filtered": bool(search)},
+        )
         return Response(
             orders_csv(rows),
             media_type="text/csv; charset=utf-8",
@@ -93,22 +109,22 @@ async def orders(request: Request) -> Response:
 
 async def boxoffice(request: Request) -> Response:
     rt = runtime_of(request)
-    venue_id, event = await _venue_event(request)
+    caller, event = await _venue_event(request, Action.BOXOFFICE)
     body = await read_json(request, rt.settings.max_body_bytes)
     # Validate the buyer and payment before taking any seat.
     from onsale.checkout.policy import parse_boxoffice
 
     parse_boxoffice(body, rt.providers)
     hold = await rt.inventory.hold(event, "", body, boxoffice=True)
-    outcome = await rt.checkout.boxoffice(event, hold, body, actor=f"venue:{venue_id}")
+    outcome = await rt.checkout.boxoffice(event, hold, body, actor=caller.actor.label)
     return JSON({**outcome.body, "hold": hold_json(hold)}, status_code=outcome.status_code)
 
 
 async def refund_order(request: Request) -> Response:
     rt = runtime_of(request)
-    venue_id = await _venue(request)
-    order = await rt.orders.of_venue(path_param(request, "order_id"), venue_id)
-    return JSON(order_json(await rt.orders.refund(order, actor=f"venue:{venue_id}")))
+    caller = await require(request, Action.REFUND)
+    order = await rt.orders.of_venue(path_param(request, "order_id"), caller.venue_id)
+    return JSON(order_json(await rt.orders.refund(order, actor=caller.actor)))
 
 
 routes = [
@@ -124,4 +140,8 @@ routes = [
     Route("/api/admin/orders/{order_id}/refund", refund_order, methods=["POST"]),
     *key_routes,
     *payment_routes,
+    *staff_routes,
+    *audit_routes,
+    *buyer_routes,
+    *platform_routes,
 ]

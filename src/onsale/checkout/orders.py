@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from onsale.audit import Actor
 from onsale.checkout import payment_repo, repo
 from onsale.checkout.service import CheckoutService
 from onsale.errors import NotFound, Unavailable
@@ -47,7 +48,7 @@ def order_json(order: repo.OrderRow, order_token: str | None = None) -> dict[str
     return out
 
 
-async def refund(service: CheckoutService, order: repo.OrderRow, actor: str) -> bool:
+async def refund(service: CheckoutService, order: repo.OrderRow, actor: str | Actor) -> bool:
     """Refund an order: the money back through its provider, the tickets void,
     the places back on sale. False when it was refunded already.
 
@@ -98,7 +99,7 @@ class OrderBook:
             raise NotFound("No such order")
         return order
 
-    async def refund(self, order: repo.OrderRow, actor: str) -> repo.OrderRow:
+    async def refund(self, order: repo.OrderRow, actor: str | Actor) -> repo.OrderRow:
         """Refund (see :func:`refund`) and the order as it is now."""
         await refund(self.checkout, order, actor)
         refreshed = await repo.get_order(self.engine, order.order_id)

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from onsale.audit import audit
+from onsale.audit import Actor, audit
 from onsale.checkout import idempotency
 from onsale.checkout.policy import Buyer, Quote
 from onsale.errors import HoldExpired, LimitExceeded, SeatsUnavailable
@@ -240,6 +240,11 @@ async def _orders(conn: AsyncConnection, where: Any, limit: int | None = None) -
     ]
 
 
+async def orders_where(conn: AsyncConnection, where: Any) -> list[OrderRow]:
+    """The orders ``where`` selects, with their tickets (a buyer's export)."""
+    return await _orders(conn, where)
+
+
 @timing.postgres
 async def hold_paid(engine: AsyncEngine, event_id: str, hold_id: str) -> bool:
     """Whether an order was written for this hold (orders.hold_id is unique)."""
@@ -341,7 +346,7 @@ async def event_summary(engine: AsyncEngine, event_id: str) -> Summary:
 
 
 @timing.postgres
-async def mark_refunded(engine: AsyncEngine, order: OrderRow, actor: str) -> bool:
+async def mark_refunded(engine: AsyncEngine, order: OrderRow, actor: str | Actor) -> bool:
     """Void the tickets and give the places back to the section counters.
     False when the order was refunded already (nothing changed)."""
     async with engine.begin() as conn:

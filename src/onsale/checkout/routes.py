@@ -3,8 +3,10 @@ first where the venue takes Stripe), Stripe's webhooks, and reading an order."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,7 +22,10 @@ from onsale.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from onsale.events.policy import Event
 from onsale.http import JSON, path_param, read_json, runtime_of, token_of
+
+log = logging.getLogger(__name__)
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 
@@ -73,7 +78,18 @@ async def checkout(request: Request) -> Response:
     outcome = await rt.checkout.checkout(
         event, path_param(request, "hold_id"), claims.subject, key, body
     )
+    if outcome.status_code in (200, 201) and isinstance(body.get("consent"), dict):
+        await _record_consent(request, event, outcome.body, body)
     return JSON(outcome.body, status_code=outcome.status_code)
+
+
+async def _record_consent(request: Request, event: Event, order: Any, body: Any) -> None:
+    """The fan's marketing consent, after the order is paid: a failure here
+    must not turn a paid order into an error (the fan can opt in later)."""
+    try:
+        await runtime_of(request).buyers.record_consent(event, order, body)
+    except Exception:
+        log.exception("could not record a consent", extra={"event_id": event.id})
 
 
 async def get_order(request: Request) -> Response:

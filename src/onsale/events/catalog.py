@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale import db
+from onsale.audit import Actor
 from onsale.errors import NotFound
 from onsale.events import policy, repo
 from onsale.events.policy import Event
@@ -89,17 +90,19 @@ class EventCatalog:
             raise NotFound("No such event")
         return event
 
-    async def create_event(self, venue_id: str, body: Any) -> Event:
+    async def create_event(self, venue_id: str, body: Any, actor: Actor | None = None) -> Event:
         spec = policy.parse_event(body)
-        event_id = await repo.insert_event(self.engine, venue_id, spec, self.on_insert)
+        event_id = await repo.insert_event(self.engine, venue_id, spec, self.on_insert, actor)
         event = Event(event_id, venue_id, spec, datetime.now(UTC))
         await self.on_saved(event)
         return event
 
-    async def update_event(self, event_id: str, venue_id: str, body: Any) -> Event:
+    async def update_event(
+        self, event_id: str, venue_id: str, body: Any, actor: Actor | None = None
+    ) -> Event:
         event = await self.get_for_venue(event_id, venue_id)
         spec = policy.apply_patch(event.spec, body)
-        await repo.update_event(self.engine, event_id, venue_id, spec, body)
+        await repo.update_event(self.engine, event_id, venue_id, spec, body, actor)
         self._cache.pop(event_id, None)
         updated = Event(event_id, venue_id, spec, event.created_at)
         await self.on_saved(updated)

@@ -85,6 +85,10 @@ class Limits:
     per_buyer: int = 6
 
 
+DEFAULT_RETENTION_DAYS = 1095  # three years
+MAX_RETENTION_DAYS = 3650
+
+
 @dataclass(frozen=True)
 class EventSpec:
     name: str
@@ -97,6 +101,9 @@ class EventSpec:
     sections: tuple[Section, ...]
     # The language the fan's page opens in (the fan may switch).
     language: str = "en"
+    # Days after the event when its buyers' e-mails and names are erased
+    # (admin.retention); the orders stay for the accounts.
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     @property
     def capacity(self) -> int:
@@ -121,11 +128,13 @@ class Event:
     venue_id: str
     spec: EventSpec
     created_at: datetime | None = None
+    # The platform suspended the venue: nothing of it is on sale.
+    suspended: bool = False
 
     def status(self, now: datetime, *, sold_out: bool = False) -> str:
         """``scheduled|prequeue|on_sale|sold_out|closed`` at ``now``."""
         sale = self.spec.sale
-        if now >= sale.closes_at:
+        if now >= sale.closes_at or self.suspended:
             return "closed"
         if sold_out:
             return "sold_out"
@@ -359,6 +368,15 @@ def parse_event(body: Any) -> EventSpec:
     admission = _admission(_obj(body, "admission", "admission", errors), errors)
     limits = _limits(_obj(body, "limits", "limits", errors), errors)
     hold_seconds = _int(body, "hold_seconds", "hold_seconds", errors, lo=30, hi=3600, default=480)
+    retention_days = _int(
+        body,
+        "retention_days",
+        "retention_days",
+        errors,
+        lo=0,
+        hi=MAX_RETENTION_DAYS,
+        default=DEFAULT_RETENTION_DAYS,
+    )
     language = body.get("language", "en")
     if language not in LANGUAGES:
         errors.add("language", f"one of {', '.join(LANGUAGES)}")
@@ -393,12 +411,22 @@ def parse_event(body: Any) -> EventSpec:
         tuple(categories),
         tuple(sections),
         str(language),
+        retention_days,
     )
 
 
 # Fields a venue may change once an event exists. Sections and categories are
 # fixed once tickets may have been sold against them.
-PATCHABLE = ("name", "starts_at", "sale", "admission", "hold_seconds", "limits", "language")
+PATCHABLE = (
+    "name",
+    "starts_at",
+    "sale",
+    "admission",
+    "hold_seconds",
+    "limits",
+    "language",
+    "retention_days",
+)
 
 
 def apply_patch(spec: EventSpec, body: Any) -> EventSpec:
@@ -443,6 +471,7 @@ def spec_to_json(spec: EventSpec) -> dict[str, Any]:
         "hold_seconds": spec.hold_seconds,
         "limits": {"per_order": spec.limits.per_order, "per_buyer": spec.limits.per_buyer},
         "language": spec.language,
+        "retention_days": spec.retention_days,
         "categories": [
             {
                 "code": c.code,

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from onsale.audit import audit, new_id
+from onsale.audit import Actor, audit, new_id
 from onsale.events.policy import (
     Admission,
     Category,
@@ -21,7 +21,7 @@ from onsale.events.policy import (
     Section,
 )
 from onsale.monitoring import timing
-from onsale.schema import categories, events, sections
+from onsale.schema import categories, events, sections, venues
 
 # Work another domain adds to an event's creation, inside its transaction.
 OnInsert = Callable[[AsyncConnection, str], Awaitable[None]]
@@ -44,12 +44,17 @@ def _event_values(spec: EventSpec) -> dict[str, Any]:
         "per_order": spec.limits.per_order,
         "per_buyer": spec.limits.per_buyer,
         "language": spec.language,
+        "retention_days": spec.retention_days,
     }
 
 
 @timing.postgres
 async def insert_event(
-    engine: AsyncEngine, venue_id: str, spec: EventSpec, also: OnInsert | None = None
+    engine: AsyncEngine,
+    venue_id: str,
+    spec: EventSpec,
+    also: OnInsert | None = None,
+    actor: str | Actor | None = None,
 ) -> str:
     """Store a new event; ``also`` runs in the same transaction (the queue's
     draw commitment must exist from the event's creation on)."""
@@ -92,7 +97,7 @@ async def insert_event(
         await audit(
             conn,
             venue_id=venue_id,
-            actor=f"venue:{venue_id}",
+            actor=actor or f"venue:{venue_id}",
             action="event.create",
             target=event_id,
             details={"name": spec.name},
@@ -102,7 +107,12 @@ async def insert_event(
 
 @timing.postgres
 async def update_event(
-    engine: AsyncEngine, event_id: str, venue_id: str, spec: EventSpec, changes: dict[str, Any]
+    engine: AsyncEngine,
+    event_id: str,
+    venue_id: str,
+    spec: EventSpec,
+    changes: dict[str, Any],
+    actor: str | Actor | None = None,
 ) -> None:
     async with engine.begin() as conn:
         await conn.execute(
@@ -113,7 +123,7 @@ async def update_event(
         await audit(
             conn,
             venue_id=venue_id,
-            actor=f"venue:{venue_id}",
+            actor=actor or f"venue:{venue_id}",
             action="event.update",
             target=event_id,
             details=changes,
@@ -149,11 +159,18 @@ def _spec(row: Any, cats: list[Any], secs: list[Any]) -> EventSpec:
             for s in secs
         ),
         language=row.language,
+        retention_days=row.retention_days,
     )
 
 
 async def _load(conn: AsyncConnection, where: Any) -> list[Event]:
-    rows = (await conn.execute(sa.select(events).where(where).order_by(events.c.opens_at))).all()
+    query = (
+        sa.select(events, venues.c.suspended_at)
+        .join(venues, venues.c.id == events.c.venue_id)
+        .where(where)
+        .order_by(events.c.opens_at)
+    )
+    rows = (await conn.execute(query)).all()
     if not rows:
         return []
     ids = [r.id for r in rows]
@@ -175,6 +192,7 @@ async def _load(conn: AsyncConnection, where: Any) -> list[Event]:
                 r, [c for c in cats if c.event_id == r.id], [s for s in secs if s.event_id == r.id]
             ),
             r.created_at,
+            suspended=r.suspended_at is not None,
         )
         for r in rows
     ]
@@ -195,10 +213,16 @@ async def list_events(engine: AsyncEngine, venue_id: str) -> list[Event]:
 
 @timing.postgres
 async def live_events(engine: AsyncEngine, now: datetime) -> list[Event]:
-    """Events whose pre-queue has opened and whose sale has not closed."""
+    """Events whose pre-queue has opened and whose sale has not closed (a
+    suspended venue's are not: nobody is admitted to them)."""
     async with engine.connect() as conn:
         return await _load(
-            conn, sa.and_(events.c.prequeue_opens_at <= now, events.c.closes_at > now)
+            conn,
+            sa.and_(
+                events.c.prequeue_opens_at <= now,
+                events.c.closes_at > now,
+                venues.c.suspended_at.is_(None),
+            ),
         )
 
 

@@ -118,6 +118,24 @@ RECONCILER_REPAIRS = Counter(
     ["kind"],
 )
 
+# ---------------------------------------------------------- buyers' data
+
+BUYERS_ANONYMIZED = Counter(
+    "onsale_buyers_anonymized_total",
+    "Orders whose buyer was anonymized, by kind (request: an erasure; retention: the job)",
+    ["kind"],
+)
+RETENTION_LAST_RUN = Gauge(
+    "onsale_retention_last_run_timestamp_seconds",
+    "When the retention job last finished a pass (Unix time)",
+    multiprocess_mode="max",
+)
+RETENTION_EVENTS_PENDING = Gauge(
+    "onsale_retention_events_pending",
+    "Events past their retention whose buyers are not all anonymized yet (at the last pass)",
+    multiprocess_mode="mostrecent",
+)
+
 # ------------------------------------------------------------------- backends
 
 REDIS_SCRIPT_SECONDS = Histogram(

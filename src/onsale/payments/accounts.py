@@ -14,14 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from onsale.audit import audit
+from onsale.audit import Actor, audit
 from onsale.errors import ValidationFailed
 from onsale.monitoring import timing
 from onsale.schema import payment_accounts
 from onsale.secretbox import SecretBox
-
-# The admin action a role check names (managers only, API.md).
-ACTION = "payment_account"
 
 _KEYS = {
     "secret_key": re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9_]{1,200}$"),
@@ -113,7 +110,7 @@ class AccountStore:
         return {"provider": "stripe", "publishable_key": key} if key else None
 
     @timing.postgres
-    async def connect(self, venue_id: str, form: AccountForm, actor: str) -> dict[str, Any]:
+    async def connect(self, venue_id: str, form: AccountForm, actor: str | Actor) -> dict[str, Any]:
         """Store (or replace) the venue's account, sealed; audited without secrets."""
         values = {
             "provider": "stripe",

@@ -7,6 +7,7 @@ import { perMinute, salesChart } from "./chart.js";
 import { h, replace } from "./dom.js";
 import { clock, count, money, t } from "./i18n.js";
 import { ordersPanel } from "./orders.js";
+import { can } from "./who.js";
 
 const POLL_MS = 2000;
 const CHART_MINUTES = 30;
@@ -97,6 +98,7 @@ export async function liveView(root, eventId, { notify, fail, openSale }) {
   const boxOffice = boxOfficePanel({ event, onSold: () => tick(true), onError: fail });
 
   function pick(seatId, button) {
+    if (!can("boxoffice")) return;
     if (button.dataset.state !== "free" && !button.hasAttribute("aria-pressed")) return;
     const chosen = boxOffice.toggleSeat(seatId);
     if (chosen) button.setAttribute("aria-pressed", "true");
@@ -114,7 +116,7 @@ export async function liveView(root, eventId, { notify, fail, openSale }) {
       "div",
       { class: "toolbar" },
       h("a", { href: `/e/${encodeURIComponent(eventId)}?lang=${event.language}`, target: "_blank", rel: "noopener", testid: "admin-fan-link" }, t("fanPage"), ` /e/${eventId}`),
-      h("a", { href: `#/events/${encodeURIComponent(eventId)}/edit`, testid: "admin-edit-link" }, t("edit")),
+      can("event_write") ? h("a", { href: `#/events/${encodeURIComponent(eventId)}/edit`, testid: "admin-edit-link" }, t("edit")) : null,
       openButton = h(
         "button",
         {
@@ -162,7 +164,7 @@ export async function liveView(root, eventId, { notify, fail, openSale }) {
         )
       : null,
     ordersBox.element,
-    boxOffice.element,
+    can("boxoffice") ? boxOffice.element : null,
   );
   heading.focus();
 
@@ -171,7 +173,7 @@ export async function liveView(root, eventId, { notify, fail, openSale }) {
     status.className = `badge ${stats.status}`;
     status.dataset.status = stats.status;
     // Opening "now" a sale already open would only move its recorded opening.
-    openButton.hidden = !["scheduled", "prequeue"].includes(stats.status);
+    openButton.hidden = !can("event_write") || !["scheduled", "prequeue"].includes(stats.status);
     setTile(tiles.waiting, stats.queue.waiting);
     setTile(tiles.admitted, stats.queue.admitted);
     setTile(tiles.active, stats.queue.active);

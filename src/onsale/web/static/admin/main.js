@@ -5,15 +5,25 @@
 //   #/events/ID/edit   change an event
 //   #/events/ID        live on-sale view
 //   #/keys             the venue's API keys: rotate, revoke
-//   #/payments         the venue's payment account (Stripe)
+//   #/payments         the venue's payment account (Stripe, managers)
+//   #/staff            the venue's staff (managers)
+//   #/audit            the audit log (managers)
+//   #/buyers           the buyers' data, consent and privacy (managers)
+//   #/door             where a door person starts: the door page's link
+// Each person signs in with their own key; the page asks who they are
+// (who.js) and shows only what their role may do.
 
 import { call, session, ApiError } from "./api.js";
 import { h, replace } from "./dom.js";
 import { eventForm } from "./eventform.js";
 import { dateTime, lang, t } from "./i18n.js";
+import { auditView } from "./audit.js";
+import { buyersView } from "./buyers.js";
 import { keysView } from "./keys.js";
 import { liveView } from "./live.js";
 import { paymentsView } from "./payments.js";
+import { staffView } from "./staff.js";
+import { can, current, forget, whoAmI } from "./who.js";
 
 const view = document.getElementById("admin-view");
 const alertBox = document.getElementById("admin-error");
@@ -21,6 +31,16 @@ const notice = document.getElementById("admin-notice");
 const signOutButton = document.getElementById("admin-signout");
 const keysLink = document.getElementById("admin-keys");
 const paymentsLink = document.getElementById("admin-payments");
+const whoLabel = document.getElementById("admin-whoami");
+// Links shown to the roles that may use them (admin/roles.py's actions).
+const navLinks = [
+  [keysLink, "keys", "keysTitle"],
+  [paymentsLink, "payment_account", "paymentsTitle"],
+  [document.getElementById("admin-staff"), "staff", "navStaff"],
+  [document.getElementById("admin-buyers"), "buyers", "navBuyers"],
+  [document.getElementById("admin-audit"), "audit", "navAudit"],
+  [document.getElementById("admin-door"), "scan", "navDoor"],
+];
 const languageLink = document.getElementById("admin-language");
 let stopView = null;
 
@@ -42,6 +62,7 @@ function showError(message) {
 function fail(exc) {
   if (exc instanceof ApiError && exc.status === 401) {
     session.key = null;
+    forget();
     signInView(t("keyGone"));
     return;
   }
@@ -88,8 +109,7 @@ async function openSale(event) {
 function signInView(message = "") {
   stop();
   signOutButton.hidden = true;
-  keysLink.hidden = true;
-  paymentsLink.hidden = true;
+  showNav(false);
   notify("");
   showError("");
   const input = h("input", { type: "password", id: "signin-key", autocomplete: "off", required: true, testid: "admin-signin-key", "aria-describedby": "signin-help signin-error" });
@@ -107,8 +127,8 @@ function signInView(message = "") {
     const key = input.value.trim();
     error.hidden = true;
     try {
-      // Any venue call checks the key; the events list is the first view anyway.
-      await call("GET", "/api/admin/events", { key });
+      // Who the key is: every role may ask, and the answer shapes the page.
+      await whoAmI(key);
     } catch (exc) {
       error.textContent = exc instanceof ApiError && exc.status === 401 ? t("badKey") : exc.status === 0 ? t("networkError") : exc.message;
       error.hidden = false;
@@ -140,8 +160,8 @@ async function eventsView() {
         "td",
         { class: "actions" },
         h("a", { href: `#/events/${id}`, "aria-label": `${t("liveView")}: ${event.name}` }, t("liveView")),
-        h("a", { href: `#/events/${id}/edit`, testid: `admin-event-edit-${event.id}`, "aria-label": `${t("edit")}: ${event.name}` }, t("edit")),
-        status === "scheduled" || status === "prequeue"
+        can("event_write") ? h("a", { href: `#/events/${id}/edit`, testid: `admin-event-edit-${event.id}`, "aria-label": `${t("edit")}: ${event.name}` }, t("edit")) : null,
+        can("event_write") && (status === "scheduled" || status === "prequeue")
           ? h(
               "button",
               {
@@ -163,7 +183,7 @@ async function eventsView() {
   replace(
     view,
     h1,
-    h("p", {}, h("a", { href: "#/new", class: "button primary", testid: "admin-new-event" }, t("newEvent"))),
+    can("event_write") ? h("p", {}, h("a", { href: "#/new", class: "button primary", testid: "admin-new-event" }, t("newEvent"))) : null,
     events.length
       ? h(
           "table",
@@ -193,6 +213,25 @@ async function formView(eventId) {
   h1.focus();
 }
 
+/** A door person's start: the door page, nothing else of the venue's. */
+function doorView() {
+  const h1 = heading(t("doorTitle"));
+  replace(
+    view,
+    h1,
+    h("p", { class: "help" }, t("doorHelp")),
+    h("p", {}, h("a", { href: "/door", class: "button primary", testid: "admin-door-link" }, t("doorOpen"))),
+  );
+  h1.focus();
+}
+
+function showNav(visible) {
+  const me = current();
+  for (const [link, action] of navLinks) link.hidden = !visible || !can(action);
+  whoLabel.hidden = !visible || !me;
+  if (me) whoLabel.textContent = t("whoAmI", { email: me.staff_email || me.venue.name, role: t(`role.${me.role}`) });
+}
+
 // ------------------------------------------------------------ routing
 
 function stop() {
@@ -208,12 +247,20 @@ async function route() {
     return;
   }
   signOutButton.hidden = false;
-  keysLink.hidden = false;
-  paymentsLink.hidden = false;
   const path = location.hash.replace(/^#/, "") || "/";
   let match;
   try {
-    if ((match = path.match(/^\/events\/([^/]+)\/edit$/))) {
+    if (!current()) await whoAmI();
+    showNav(true);
+    if (path === "/door" || (!can("read") && can("scan"))) {
+      doorView();
+    } else if (path === "/staff") {
+      await staffView(view, { notify, fail });
+    } else if (path === "/audit") {
+      await auditView(view, { fail });
+    } else if (path === "/buyers") {
+      await buyersView(view, { notify, fail });
+    } else if ((match = path.match(/^\/events\/([^/]+)\/edit$/))) {
       await formView(decodeURIComponent(match[1]));
     } else if ((match = path.match(/^\/events\/([^/]+)$/))) {
       const stopper = await liveView(view, decodeURIComponent(match[1]), { notify, fail, openSale });
@@ -239,6 +286,7 @@ async function route() {
 /** Forget this tab's key and show the sign-in (on the events view). */
 function signOut() {
   session.key = null;
+  forget();
   // Set the fragment before signing in again, or its change would route
   // to the sign-in a second time.
   if (location.hash && location.hash !== "#/") history.replaceState(null, "", location.pathname + location.search);
@@ -256,8 +304,7 @@ function start() {
   });
   signOutButton.textContent = t("signOut");
   signOutButton.addEventListener("click", signOut);
-  keysLink.textContent = t("keysTitle");
-  paymentsLink.textContent = t("paymentsTitle");
+  for (const [link, , label] of navLinks) link.textContent = t(label);
   window.addEventListener("hashchange", () => {
     if (keepNotice) keepNotice = false;
     else notify("");

@@ -1,6 +1,7 @@
 // The orders of an event: a searchable table, the CSV export and refunds.
 
 import { call, download } from "./api.js";
+import { can } from "./who.js";
 import { h, replace } from "./dom.js";
 import { dateTime, money, t } from "./i18n.js";
 
@@ -110,7 +111,7 @@ export function ordersPanel({ eventId, onRefunded, onError }) {
       h(
         "td",
         {},
-        order.status === "paid"
+        order.status === "paid" && can("refund")
           ? h(
               "button",
               { type: "button", class: "danger small", testid: `admin-refund-${id}`, "aria-label": `${t("refund")} ${id}`, onclick: () => ask(order) },
@@ -174,7 +175,7 @@ export function ordersPanel({ eventId, onRefunded, onError }) {
       "div",
       { class: "toolbar" },
       h("div", { class: "field" }, h("label", { for: "orders-search" }, t("search")), search),
-      exportButton,
+      can("export") ? exportButton : null,
     ),
     h("div", { class: "scroll" }, table),
     empty,

@@ -8,7 +8,7 @@
 // (POST /payment), confirms it with Stripe.js, then checks out with its id.
 
 import { call, uuid } from "./api.js";
-import { t, money } from "./i18n.js";
+import { lang, t, money } from "./i18n.js";
 import { showError, clearError, errorText, SESSION_CODES } from "./messages.js";
 import { StripeCard } from "./stripe.js";
 
@@ -35,6 +35,7 @@ export class Checkout {
   open(hold, event) {
     this.hold = hold;
     this.useStripe(event.payments);
+    this.showVenueTerms(event.id);
     const section = event.sections.find((s) => s.code === hold.section);
     const cat = event.categories.find((c) => c.code === (section && section.category)) || event.categories[0];
     const n = hold.quantity || (hold.seats || []).length;
@@ -64,6 +65,26 @@ export class Checkout {
       }),
     );
     $("checkout-submit").textContent = t("checkout.submit", { total });
+  }
+
+  /**
+   * The venue's own consent question (only when it asks one; unticked) and
+   * its privacy notice. Paying works the same without them.
+   */
+  async showVenueTerms(eventId) {
+    if (this.termsOf === eventId) return;
+    this.termsOf = eventId;
+    try {
+      const { data } = await call("GET", `/api/events/${encodeURIComponent(eventId)}/privacy`);
+      const consent = data.marketing_consent;
+      $("checkout-consent-box").hidden = !consent.enabled;
+      if (consent.enabled) $("checkout-consent-text").textContent = lang === "fr" ? consent.text_fr : consent.text_en;
+      const link = $("checkout-privacy");
+      link.href = data.privacy.notice_url;
+      link.hidden = false;
+    } catch {
+      this.termsOf = null; // asked again at the next hold
+    }
   }
 
   close() {
@@ -133,6 +154,8 @@ export class Checkout {
         : { provider: "test", card_number: values.card };
       if (!payment) return;
       const body = { buyer, payment };
+      // Off unless the fan ticks the venue's own question.
+      if (!$("checkout-consent-box").hidden && $("checkout-consent").checked) body.consent = { marketing: true };
       const text = JSON.stringify(body);
       if (!this.sent || this.sent.holdId !== holdId || this.sent.body !== text) {
         this.sent = { holdId, body: text, key: uuid() };
