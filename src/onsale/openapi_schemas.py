@@ -62,6 +62,8 @@ TICKET = obj(
     price_cents=INT,
     fee_cents=INT,
     code=STRING,
+    # Sequential per venue (I10); null only for tickets sold before numbering.
+    number=nullable(INT),
     status=enum("live", "void"),
 )
 BUYER = obj(("email", "name"), email=STRING, name=STRING)
