@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,6 +17,7 @@ from onsale import redis as redis_conn
 from onsale.admin.service import VenueService
 from onsale.checkout.orders import OrderBook
 from onsale.checkout.payments import PaymentProvider, TestProvider
+from onsale.checkout.policy import order_token_expiry
 from onsale.checkout.reconciler import Reconciler
 from onsale.checkout.service import CheckoutService
 from onsale.embedded import EmbeddedServers, start_embedded
@@ -33,6 +34,11 @@ from onsale.queue.service import QueueService
 from onsale.queue.store import QueueStore
 from onsale.recovery import Recovery
 from onsale.settings import Settings
+from onsale.tickets.door import DoorService
+from onsale.tickets.issuer import TicketIssuer
+from onsale.tickets.mail import MailContext
+from onsale.tickets.smtp import SmtpSender
+from onsale.tickets.worker import MailWorker
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,23 @@ def payment_providers(settings: Settings) -> dict[str, PaymentProvider]:
     return providers
 
 
+def mail_worker(settings: Settings, engine: AsyncEngine, signer: tokens.Signer) -> MailWorker:
+    """The outbox's sender; its links carry order tokens signed as checkout
+    signs them (lifetime: ``checkout.policy.order_token_expiry``)."""
+
+    def order_token(event_id: str, order_id: str, starts_at: datetime) -> str:
+        expires = order_token_expiry(starts_at, datetime.now(UTC))
+        return signer.sign(tokens.Claims("order", event_id, order_id, int(expires.timestamp())))
+
+    ctx = MailContext(engine, settings.mail_from, settings.public_url, order_token)
+    return MailWorker(
+        ctx,
+        SmtpSender(settings.smtp_url),
+        first_retry_seconds=settings.mail_retry_seconds,
+        max_retry_seconds=settings.mail_retry_max_seconds,
+    )
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -79,6 +102,9 @@ class Runtime:
     fanout: FanOut
     guard: Guard
     collector: EventCollector
+    issuer: TicketIssuer
+    mail: MailWorker
+    door: DoorService
     embedded: EmbeddedServers | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -121,7 +147,10 @@ class Runtime:
             recovery=recovery,
             reclaim=inventory_store.reclaim,
         )
-        checkout = CheckoutService(engine, inventory_store, providers, settings, signer)
+        issuer = TicketIssuer.build(engine, signer)
+        checkout = CheckoutService(
+            engine, inventory_store, providers, settings, signer, issuer=issuer
+        )
         return cls(
             settings=settings,
             redis=client,
@@ -159,6 +188,9 @@ class Runtime:
             collector=EventCollector(
                 mon_engine, client, settings.redis_prefix, live_events=live_now(mon_engine)
             ),
+            issuer=issuer,
+            mail=mail_worker(settings, engine, signer),
+            door=DoorService(engine, issuer.keys),
         )
 
     def start_tasks(self) -> None:
@@ -170,6 +202,7 @@ class Runtime:
                 self._every(self.settings.reconcile_interval_seconds, self.reconcile, "reconciler")
             ),
             asyncio.create_task(self.fanout.run(self.settings.push_interval_seconds)),
+            asyncio.create_task(self.mail.run(self.settings.mail_interval_seconds)),
         ]
 
     async def admit_all(self) -> None:

@@ -331,7 +331,8 @@ scans = sa.Table(
     metadata,
     sa.Column("venue_id", sa.Text, sa.ForeignKey("venues.id"), primary_key=True),
     sa.Column("scan_id", sa.Text, primary_key=True),
-    sa.Column("event_id", sa.Text, sa.ForeignKey("events.id"), nullable=False),
+    # Null: a code no event of the venue signed, read by a venue-wide scanner.
+    sa.Column("event_id", sa.Text, sa.ForeignKey("events.id")),
     sa.Column("ticket_id", sa.Text),
     sa.Column("gate", sa.Text, nullable=False),
     sa.Column("result", sa.Text),

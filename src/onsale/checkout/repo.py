@@ -229,7 +229,9 @@ async def _orders(conn: AsyncConnection, where: Any, limit: int | None = None) -
         await conn.execute(
             sa.select(tickets)
             .where(tickets.c.order_id.in_([r.id for r in rows]))
-            .order_by(tickets.c.section, tickets.c.seat, tickets.c.id)
+            .order_by(
+                tickets.c.number.nulls_last(), tickets.c.section, tickets.c.seat, tickets.c.id
+            )
         )
     ).all()
     by_order: dict[str, list[TicketRow]] = {}

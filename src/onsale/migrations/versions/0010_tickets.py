@@ -85,7 +85,7 @@ def upgrade() -> None:
         "scans",
         sa.Column("venue_id", sa.Text, sa.ForeignKey("venues.id"), primary_key=True),
         sa.Column("scan_id", sa.Text, primary_key=True),
-        sa.Column("event_id", sa.Text, sa.ForeignKey("events.id"), nullable=False),
+        sa.Column("event_id", sa.Text, sa.ForeignKey("events.id")),
         sa.Column("ticket_id", sa.Text),
         sa.Column("gate", sa.Text, nullable=False),
         sa.Column("result", sa.Text),
