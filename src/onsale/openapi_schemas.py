@@ -288,6 +288,7 @@ SCHEMAS: dict[str, Schema] = {
         gate=STRING,
         offline=BOOL,
         scanned_at=TIME,
+        local_result=enum("admitted", "already_admitted", "invalid", "refunded", "wrong_event"),
     ),
     "Scan": obj(
         ("result", "ticket", "first_scanned_at"),

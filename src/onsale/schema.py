@@ -338,6 +338,9 @@ scans = sa.Table(
     sa.Column("result", sa.Text),
     sa.Column("answer", JSONB),
     sa.Column("offline", sa.Boolean, nullable=False, server_default="false"),
+    # What the offline device told the person at the door (its own check):
+    # an "admitted" there and "already_admitted" here is a double entry.
+    sa.Column("local_result", sa.Text),
     sa.Column("scanned_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Index("scans_event", "event_id", "result"),

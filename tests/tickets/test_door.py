@@ -185,6 +185,13 @@ async def test_offline_double_entry_in_the_report(
     (conflict,) = report["conflicts"]
     assert conflict["first"]["gate"] == "north" and conflict["again"]["gate"] == "south"
     assert conflict["number"] == 1
+    # A phone that had itself answered "already in" let nobody in twice.
+    told = await scan(
+        client, key, code, gate="south", offline=True, local_result="already_admitted"
+    )
+    assert told["result"] == "already_admitted"
+    r = await client.get(f"/api/admin/events/{event['id']}/door", headers=auth(venue["api_key"]))
+    assert len(r.json()["conflicts"]) == 1
 
 
 async def test_bundle_for_offline_use(

@@ -26,6 +26,7 @@ from onsale.tickets.keys import VenueKeys
 SCAN_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 GATE_RE = re.compile(r"^[\w .-]{1,32}$")
 MAX_CODE = 512
+RESULTS = ("admitted", "already_admitted", "invalid", "refunded", "wrong_event")
 # An offline scan uploaded later keeps the time the phone saw it, within
 # reason: not from the future, not from before the door opened a day ago.
 MAX_OFFLINE_AGE = timedelta(days=2)
@@ -45,6 +46,7 @@ class ScanRequest:
     gate: str
     offline: bool
     scanned_at: datetime
+    local_result: str | None = None
 
 
 def _offline_time(raw: Any, now: datetime, errors: dict[str, str]) -> datetime:
@@ -77,10 +79,13 @@ def parse_scan(body: Any, now: datetime) -> ScanRequest:
     if not isinstance(offline, bool):
         errors["offline"] = "true or false"
     scanned_at = _offline_time(body.get("scanned_at") if offline else None, now, errors)
+    local = body.get("local_result") if offline else None
+    if local is not None and local not in RESULTS:
+        errors["local_result"] = "one of " + ", ".join(RESULTS)
     if errors:
         raise ValidationFailed("Some fields are invalid", fields=errors)
     assert isinstance(code, str) and isinstance(scan_id, str) and isinstance(gate, str)
-    return ScanRequest(code.strip(), scan_id, gate, bool(offline), scanned_at)
+    return ScanRequest(code.strip(), scan_id, gate, bool(offline), scanned_at, local)
 
 
 def ticket_json(row: Any) -> dict[str, Any]:
@@ -153,6 +158,7 @@ class DoorService:
                 gate=req.gate,
                 scanned_at=req.scanned_at,
                 offline=req.offline,
+                local_result=req.local_result,
             )
             if fresh:
                 ticket_id, out = await self._decide(conn, scanner, req, parsed)

@@ -110,6 +110,7 @@ async def claim_scan(
     gate: str,
     scanned_at: datetime,
     offline: bool,
+    local_result: str | None = None,
 ) -> bool:
     """Record a scan id; False when it was recorded before (its first answer
     stands). A concurrent scan with the same id waits here for the first."""
@@ -122,6 +123,7 @@ async def claim_scan(
             gate=gate,
             scanned_at=scanned_at,
             offline=offline,
+            local_result=local_result,
         )
         .on_conflict_do_nothing(index_elements=["venue_id", "scan_id"])
         .returning(scans.c.scan_id)
@@ -276,8 +278,9 @@ async def by_gate(engine: AsyncEngine, event_id: str) -> dict[str, int]:
 
 
 async def conflicts(engine: AsyncEngine, event_id: str) -> list[dict[str, Any]]:
-    """Double entries: scans made offline whose ticket was already in (the
-    phone let the person in on its own; the server says someone came first)."""
+    """Double entries: scans made offline whose ticket was already in while
+    the phone let the person in on its own (its local answer ``admitted``,
+    or unknown)."""
     async with engine.connect() as conn:
         rows = await conn.execute(
             sa.select(
@@ -303,6 +306,7 @@ async def conflicts(engine: AsyncEngine, event_id: str) -> list[dict[str, Any]]:
                 scans.c.event_id == event_id,
                 scans.c.offline.is_(True),
                 scans.c.result == "already_admitted",
+                sa.func.coalesce(scans.c.local_result, "admitted") == "admitted",
             )
             .order_by(scans.c.scanned_at)
         )

@@ -53,6 +53,10 @@ class SmtpSender:
     def __init__(self, url: Secret) -> None:
         self.config = SmtpConfig.parse(url.reveal()) if url else None
 
+    @property
+    def configured(self) -> bool:
+        return self.config is not None
+
     async def send(self, message: EmailMessage) -> None:
         """Raises MailError (the message may be tried again)."""
         cfg = self.config

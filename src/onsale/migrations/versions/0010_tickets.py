@@ -91,6 +91,7 @@ def upgrade() -> None:
         sa.Column("result", sa.Text),
         sa.Column("answer", JSONB),
         sa.Column("offline", sa.Boolean, nullable=False, server_default="false"),
+        sa.Column("local_result", sa.Text),
         sa.Column("scanned_at", sa.DateTime(timezone=True), nullable=False),
         _ts("received_at", now=True),
     )

@@ -142,7 +142,12 @@ async function check(code) {
     }
     offlineNow = true;
     const answer = await decideOffline(state.bundle || {}, seen, code);
-    const queued = { ...scan, offline: true, scanned_at: new Date().toISOString() };
+    const queued = {
+      ...scan,
+      offline: true,
+      scanned_at: new Date().toISOString(),
+      local_result: answer.result,
+    };
     save({ queue: [...(state.queue || []), queued], seen: [...seen] });
     showAnswer({ ...answer, first_scanned_at: null }, true);
   }
