@@ -4,8 +4,10 @@
 //   #/new              new event
 //   #/events/ID/edit   change an event
 //   #/events/ID        live on-sale view
+//   #/events/ID/door   the door: door keys, who is in, double entries
 //   #/keys             the venue's API keys: rotate, revoke
 
+import { doorView } from "./door.js";
 import { call, session, ApiError } from "./api.js";
 import { h, replace } from "./dom.js";
 import { eventForm } from "./eventform.js";
@@ -208,7 +210,11 @@ async function route() {
   const path = location.hash.replace(/^#/, "") || "/";
   let match;
   try {
-    if ((match = path.match(/^\/events\/([^/]+)\/edit$/))) {
+    if ((match = path.match(/^\/events\/([^/]+)\/door$/))) {
+      const stopper = await doorView(view, decodeURIComponent(match[1]), { notify, fail });
+      if (location.hash.replace(/^#/, "") === path) stopView = stopper;
+      else stopper();
+    } else if ((match = path.match(/^\/events\/([^/]+)\/edit$/))) {
       await formView(decodeURIComponent(match[1]));
     } else if ((match = path.match(/^\/events\/([^/]+)$/))) {
       const stopper = await liveView(view, decodeURIComponent(match[1]), { notify, fail, openSale });
