@@ -18,6 +18,7 @@ import uvicorn
 
 from onsale import db, serving, settings
 from onsale.embedded import EmbeddedServers
+from onsale.embedded.mailsink import MailSink, start_sink
 from onsale.monitoring import logs, multiprocess
 from onsale.runtime import Runtime, with_backends
 
@@ -95,7 +96,9 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_demo(base: str, venue: dict[str, str], event_id: str, admin_token: str) -> None:
+def _print_demo(
+    base: str, venue: dict[str, str], event_id: str, admin_token: str, mail: bool
+) -> None:
     lines = [
         "",
         "onsale demo is running",
@@ -110,6 +113,12 @@ def _print_demo(base: str, venue: dict[str, str], event_id: str, admin_token: st
         f"  platform token:   {admin_token}",
         f"  API description:  {base}/openapi.json",
         f"  metrics:          {base}/metrics",
+        f"  door page:        {base}/door   (door keys: the venue page, event, Door)",
+        (
+            f"  e-mails sent:     {base}/dev/mail   (caught by the demo's mail sink)"
+            if mail
+            else "  e-mails:          kept in the outbox (no ONSALE_SMTP_URL, no aiosmtpd)"
+        ),
         "Press Ctrl-C to stop.",
         "",
     ]
@@ -117,14 +126,30 @@ def _print_demo(base: str, venue: dict[str, str], event_id: str, admin_token: st
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from onsale.app import create_app
-    from onsale.demo import seed
-
     if not os.environ.get("ONSALE_ADMIN_TOKEN"):
         os.environ["ONSALE_ADMIN_TOKEN"] = secrets.token_urlsafe(24)
     cfg = settings.from_env()
     if args.crowd:  # the whole crowd comes from this one address
         cfg = cfg.with_overrides(join_rate_per_minute=0)
+    base = f"http://{args.host}:{args.port}"
+    sink = None if cfg.smtp_url else start_sink()
+    if sink is not None:  # the tickets' e-mails land on /dev/mail
+        cfg = cfg.with_overrides(
+            smtp_url=settings.Secret(sink.url), public_url=base, mail_retry_seconds=2.0
+        )
+    try:
+        return await _demo_serve(args, cfg, base, sink)
+    finally:
+        if sink is not None:
+            sink.stop()
+
+
+async def _demo_serve(
+    args: argparse.Namespace, cfg: settings.Settings, base: str, sink: MailSink | None
+) -> int:
+    from onsale.app import create_app
+    from onsale.demo import seed
+
     runtime = await Runtime.start(cfg)
     opens_in = args.opens_in if args.opens_in is not None else (5 if args.crowd else 60)
     try:
@@ -134,16 +159,20 @@ async def _demo(args: argparse.Namespace) -> int:
             opens_in=timedelta(seconds=opens_in),
             busy=bool(args.crowd),
         )
+        from onsale.web import devmail
+
+        app = create_app(cfg, runtime=runtime)
+        if sink is not None:
+            app.router.routes.extend(devmail.routes(sink))
         config = uvicorn.Config(
-            create_app(cfg, runtime=runtime),
+            app,
             host=args.host,
             port=args.port,
             log_level="warning",
             **serving.uvicorn_options(cfg),
         )
         server = uvicorn.Server(config)
-        base = f"http://{args.host}:{args.port}"
-        _print_demo(base, venue, event.id, cfg.admin_token.reveal())
+        _print_demo(base, venue, event.id, cfg.admin_token.reveal(), sink is not None)
         if not args.crowd:
             await server.serve()
             return 0

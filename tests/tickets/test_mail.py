@@ -76,7 +76,7 @@ async def test_one_email_per_order_with_every_ticket(
     # The link carries the order token in the fragment; the token opens the order.
     link = next(word for word in text.split() if "/o/" in word)
     path, _, token = link.partition("#")
-    assert path.endswith(f"/o/{order['order_id']}") and token
+    assert path.endswith(f"/o/{order['order_id']}?lang=en") and token
     r = await client.get(f"/api/orders/{order['order_id']}", headers=auth(token))
     assert r.status_code == 200, r.text
     assert [t["number"] for t in r.json()["tickets"]] == [t["number"] for t in order["tickets"]]

@@ -109,7 +109,7 @@ async def order_tickets(ctx: MailContext, message: Message) -> EmailMessage | No
     w = words.words(lang)
     when = words.when(head.starts_at, head.timezone, lang)
     token = ctx.order_token(head.event_id, head.id, head.starts_at)
-    link = f"{ctx.public_url}/o/{head.id}#{token}"
+    link = f"{ctx.public_url}/o/{head.id}?lang={lang}#{token}"
     images: list[tuple[str, bytes]] = []
     shown = []
     for t in rows:
