@@ -9,6 +9,7 @@ again on purpose.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -132,6 +133,64 @@ async def test_mail_server_down_loses_nothing_and_sends_nothing_twice(
     assert await a.run_once() + await b.run_once() == 0
     assert len(sink.messages) == 4
     assert [r.status for r in await _rows(runtime)] == ["sent"] * 4
+
+
+class SlowSender:
+    """A mail server that takes a while to answer: the window in which a
+    second worker could take the same row."""
+
+    def __init__(self, sink: MailSink) -> None:
+        self.sink = sink
+        self.configured = True
+
+    async def send(self, message: EmailMessage) -> None:
+        await asyncio.sleep(0.2)
+        self.sink.messages.append(message)
+
+
+async def _two_workers_on_one_message(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    venue: dict[str, str],
+    make_event: MakeEvent,
+    sink: MailSink,
+    *,
+    lock_rows: bool,
+) -> list[str]:
+    event = await make_event()
+    await sell(client, venue["api_key"], event["id"], 1)
+    workers = [
+        dataclasses.replace(worker(runtime, sink), sender=SlowSender(sink), lock_rows=lock_rows)
+        for _ in range(2)
+    ]
+    await asyncio.gather(*(w.run_once() for w in workers))
+    return sink.orders()
+
+
+async def test_two_workers_send_a_message_once(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    venue: dict[str, str],
+    make_event: MakeEvent,
+    sink: MailSink,
+) -> None:
+    sent = await _two_workers_on_one_message(
+        client, runtime, venue, make_event, sink, lock_rows=True
+    )
+    assert len(sent) == 1
+
+
+async def test_negative_control_unlocked_claims_send_twice(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    venue: dict[str, str],
+    make_event: MakeEvent,
+    sink: MailSink,
+) -> None:
+    sent = await _two_workers_on_one_message(
+        client, runtime, venue, make_event, sink, lock_rows=False
+    )
+    assert len(sent) == 2 and len(set(sent)) == 1
 
 
 async def test_resend_sends_again_on_purpose(

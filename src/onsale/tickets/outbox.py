@@ -93,19 +93,18 @@ class Claim:
 
 
 @contextlib.asynccontextmanager
-async def claim_due(engine: AsyncEngine) -> AsyncIterator[Claim | None]:
+async def claim_due(engine: AsyncEngine, *, lock: bool = True) -> AsyncIterator[Claim | None]:
     """The oldest due message no other worker holds, locked until the block
-    ends (then committed), or None."""
+    ends (then committed), or None. ``lock`` off (only the negative control
+    of I12) reads the row without locking it: two workers take the same one."""
+    due = (
+        sa.select(outbox)
+        .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= sa.func.now())
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .limit(1)
+    )
     async with engine.begin() as conn:
-        row = (
-            await conn.execute(
-                sa.select(outbox)
-                .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= sa.func.now())
-                .order_by(outbox.c.next_attempt_at, outbox.c.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-        ).first()
+        row = (await conn.execute(due.with_for_update(skip_locked=True) if lock else due)).first()
         if row is None:
             yield None
             return
