@@ -120,3 +120,27 @@ def test_offline_phone_checks_alone_and_reports_double_entries(
     (conflict,) = report["conflicts"]
     assert conflict["first"]["gate"] == "north" and conflict["again"]["gate"] == "south"
     assert {g["gate"]: g["checked_in"] for g in report["gates"]} == {"north": 1, "south": 1}
+
+
+def test_the_order_page_shows_the_tickets_from_the_link(
+    server: live_server.Server,
+    api: httpx.Client,
+    venue: dict[str, Any],
+    event_of: Callable[..., str],
+    new_page: Callable[..., Page],
+    shots: Callable[[Page, str], Path],
+) -> None:
+    event_id = event_of(language="fr")
+    order = sell(api, venue["api_key"], event_id, 2)
+    page = new_page(viewport={"width": 400, "height": 900})
+    seen: list[str] = []
+    page.on("request", lambda request: seen.append(request.url))
+    page.goto(f"{server.url}/o/{order['order_id']}?lang=fr#{order['order_token']}")
+    expect(page.get_by_test_id("ticket")).to_have_count(2)
+    expect(page.get_by_test_id("order")).to_contain_text("Billet n° 1")
+    expect(page.locator(".qr svg")).to_have_count(2)
+    shots(page, "order page")
+    # The token went in a header, never in a URL a server or proxy logs.
+    assert not [url for url in seen if order["order_token"] in url]
+    page.goto(f"{server.url}/o/{order['order_id']}#not-a-token")
+    expect(page.get_by_test_id("error-message")).to_be_visible()
