@@ -307,11 +307,11 @@ SCHEMAS: dict[str, Schema] = {
         first_scanned_at=nullable(TIME),
     ),
     "DoorBundle": obj(
-        ("venue_id", "public_key", "voided"),
+        ("venue_id", "public_keys", "voided"),
         venue_id=STRING,
         event_id=nullable(STRING),
         event_ids=array(STRING),
-        public_key=STRING,
+        public_keys=array(STRING),
         voided=array(STRING),
         admitted=array(STRING),
         generated_at=TIME,

@@ -261,7 +261,10 @@ ticket_counters = sa.Table(
 ticket_keys = sa.Table(
     "ticket_keys",
     metadata,
-    sa.Column("venue_id", sa.Text, sa.ForeignKey("venues.id"), primary_key=True),
+    # Several per venue: the newest that opens signs, every one verifies
+    # (tickets.keys).
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("venue_id", sa.Text, sa.ForeignKey("venues.id"), nullable=False, index=True),
     sa.Column("public_key", sa.Text, nullable=False),
     sa.Column("private_sealed", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),

@@ -61,7 +61,7 @@ async def test_the_signing_key_is_sealed_at_rest(
         ).one()
     assert row.private_sealed.startswith("sb1.")
     # The public key checks the code; the sealed value opens only for its venue.
-    assert codes.verify(codes.unb64(row.public_key), code) is not None
+    assert codes.verify([codes.unb64(row.public_key)], code) is not None
     box = SecretBox(runtime.signer.derive(b"onsale secretbox v1"))
     assert len(box.open(row.private_sealed, keys.context(venue["id"]))) == 32
     with pytest.raises(SealedValueError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -55,15 +56,16 @@ def parse(code: str) -> Parsed | None:
     return Parsed(found.group(1), found.group(2), sig)
 
 
-def verify(public_key: bytes, code: str) -> Parsed | None:
-    """The code's parts when the venue's key signed it, None otherwise."""
+def verify(public_keys: Sequence[bytes], code: str) -> Parsed | None:
+    """The code's parts when one of the venue's keys signed it, else None."""
     parsed = parse(code)
     if parsed is None:
         return None
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(
-            parsed.signature, message(parsed.event_id, parsed.ticket_id)
-        )
-    except (InvalidSignature, ValueError):
-        return None
-    return parsed
+    signed = message(parsed.event_id, parsed.ticket_id)
+    for public_key in public_keys:
+        try:
+            Ed25519PublicKey.from_public_bytes(public_key).verify(parsed.signature, signed)
+        except (InvalidSignature, ValueError):
+            continue
+        return parsed
+    return None

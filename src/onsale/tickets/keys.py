@@ -1,22 +1,31 @@
-"""Each venue's Ed25519 key for ticket codes: made on first use, the private
+"""Each venue's Ed25519 keys for ticket codes: made on first use, the private
 half sealed at rest (onsale.secretbox, context ``ticketkey:<venue_id>``), the
-public half given to door devices. Cached per process: a key never changes.
+public halves given to door devices.
+
+A venue may have several keys: the newest one that opens signs. A sealed key
+that no longer opens (``ONSALE_SECRET_KEY`` changed, or several processes
+started without one, each with its own random secret) is not an outage: a new
+key is made and signs from then on, and the old public keys still verify the
+tickets they signed. The public keys are cached per process and read again
+when a code does not verify with them (another process may have made a key).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale.monitoring import timing
 from onsale.schema import ticket_keys
-from onsale.secretbox import SecretBox
+from onsale.secretbox import SealedValueError, SecretBox
 from onsale.tickets.codes import b64, unb64
+
+log = logging.getLogger(__name__)
 
 
 def context(venue_id: str) -> str:
@@ -34,12 +43,11 @@ class VenueKeys:
         self.engine = engine
         self._box = box
         self._private: dict[str, Ed25519PrivateKey] = {}
+        self._public: dict[str, list[bytes]] = {}
         self._lock = asyncio.Lock()
 
     async def private(self, venue_id: str) -> Ed25519PrivateKey:
-        """The venue's key, made and stored the first time. Raises
-        SealedValueError when the stored key was sealed under another server
-        secret (the tickets it signed still verify with the public key)."""
+        """The key that signs the venue's new tickets (made when none opens)."""
         key = self._private.get(venue_id)
         if key is None:
             async with self._lock:
@@ -47,40 +55,66 @@ class VenueKeys:
                 self._private[venue_id] = key
         return key
 
-    async def public(self, venue_id: str) -> bytes:
-        return _raw_public(await self.private(venue_id))
+    async def publics(self, venue_id: str, *, fresh: bool = False) -> list[bytes]:
+        """Every public key of the venue, newest first (none before its first
+        ticket). ``fresh``: read again, not from this process's cache."""
+        if fresh or venue_id not in self._public:
+            self._public[venue_id] = await self._read_publics(venue_id)
+        return self._public[venue_id]
 
-    async def public_b64(self, venue_id: str) -> str:
-        return b64(await self.public(venue_id))
+    async def publics_b64(self, venue_id: str) -> list[str]:
+        await self.private(venue_id)  # a door device gets a key even before any sale
+        return [b64(k) for k in await self.publics(venue_id, fresh=True)]
+
+    @timing.postgres
+    async def _read_publics(self, venue_id: str) -> list[bytes]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(ticket_keys.c.public_key)
+                .where(ticket_keys.c.venue_id == venue_id)
+                .order_by(ticket_keys.c.id.desc())
+            )
+            return [unb64(k) for (k,) in rows]
 
     @timing.postgres
     async def _load_or_make(self, venue_id: str) -> Ed25519PrivateKey:
-        fresh = Ed25519PrivateKey.generate()
-        raw = fresh.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
         async with self.engine.begin() as conn:
-            # Two processes may make one at once: the first stored wins.
+            # One maker per venue at a time (two processes' first sale at once).
             await conn.execute(
-                insert(ticket_keys)
-                .values(
+                sa.select(
+                    sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(context(venue_id), 0))
+                )
+            )
+            sealed = (
+                await conn.execute(
+                    sa.select(ticket_keys.c.private_sealed)
+                    .where(ticket_keys.c.venue_id == venue_id)
+                    .order_by(ticket_keys.c.id.desc())
+                )
+            ).all()
+            for (value,) in sealed:
+                try:
+                    raw = self._box.open(value, context(venue_id))
+                except SealedValueError:
+                    continue
+                return Ed25519PrivateKey.from_private_bytes(raw)
+            if sealed:
+                log.warning(
+                    "no ticket key of this venue opens with this server secret; a new one signs",
+                    extra={"venue_id": venue_id},
+                )
+            fresh = Ed25519PrivateKey.generate()
+            raw = fresh.private_bytes(
+                serialization.Encoding.Raw,
+                serialization.PrivateFormat.Raw,
+                serialization.NoEncryption(),
+            )
+            await conn.execute(
+                ticket_keys.insert().values(
                     venue_id=venue_id,
                     public_key=b64(_raw_public(fresh)),
                     private_sealed=self._box.seal(raw, context(venue_id)),
                 )
-                .on_conflict_do_nothing(index_elements=["venue_id"])
             )
-            sealed = (
-                await conn.execute(
-                    sa.select(ticket_keys.c.private_sealed).where(
-                        ticket_keys.c.venue_id == venue_id
-                    )
-                )
-            ).scalar_one()
-        return Ed25519PrivateKey.from_private_bytes(self._box.open(sealed, context(venue_id)))
-
-
-def public_from_b64(text: str) -> bytes:
-    return unb64(text)
+        self._public.pop(venue_id, None)
+        return fresh

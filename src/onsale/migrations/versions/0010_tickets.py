@@ -35,11 +35,13 @@ def upgrade() -> None:
     )
     op.create_table(
         "ticket_keys",
-        sa.Column("venue_id", sa.Text, sa.ForeignKey("venues.id"), primary_key=True),
+        sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+        sa.Column("venue_id", sa.Text, sa.ForeignKey("venues.id"), nullable=False),
         sa.Column("public_key", sa.Text, nullable=False),
         sa.Column("private_sealed", sa.Text, nullable=False),
         _ts("created_at", now=True),
     )
+    op.create_index("ix_ticket_keys_venue_id", "ticket_keys", ["venue_id"])
     op.create_table(
         "outbox",
         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),

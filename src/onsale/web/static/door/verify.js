@@ -32,27 +32,29 @@ async function importKey(publicKey) {
   return keys.get(publicKey);
 }
 
-/** The code's parts when the venue's key signed it, else null. */
-export async function verifyCode(publicKey, code) {
+/** The code's parts when one of the venue's keys signed it, else null. */
+export async function verifyCode(publicKeys, code) {
   const parsed = parse(code);
   if (!parsed || parsed.signature.length !== 64) return null;
-  try {
-    const key = await importKey(publicKey);
-    const message = new TextEncoder().encode(`${DOMAIN}|${parsed.eventId}|${parsed.ticketId}`);
-    const ok = await crypto.subtle.verify({ name: "Ed25519" }, key, parsed.signature, message);
-    return ok ? parsed : null;
-  } catch {
-    return null;
+  const message = new TextEncoder().encode(`${DOMAIN}|${parsed.eventId}|${parsed.ticketId}`);
+  for (const publicKey of publicKeys || []) {
+    try {
+      const key = await importKey(publicKey);
+      if (await crypto.subtle.verify({ name: "Ed25519" }, key, parsed.signature, message)) return parsed;
+    } catch {
+      // A key this browser cannot use: try the next.
+    }
   }
+  return null;
 }
 
 /**
  * What the door answers with the network off, from the bundle
- * ({event_id, event_ids, public_key, voided, admitted}) and the tickets this
+ * ({event_id, event_ids, public_keys, voided, admitted}) and the tickets this
  * phone let in (`seen`, a Set): the same results as the server's.
  */
 export async function decideOffline(bundle, seen, code) {
-  const parsed = await verifyCode(bundle.public_key, code);
+  const parsed = await verifyCode(bundle.public_keys, code);
   if (!parsed) return { result: "invalid", ticket: null };
   const events = bundle.event_id ? [bundle.event_id] : bundle.event_ids || [];
   if (!events.includes(parsed.eventId)) return { result: "wrong_event", ticket: null };
