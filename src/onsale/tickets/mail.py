@@ -168,15 +168,16 @@ def _text(
             event=head.event_name,
             venue=head.venue_name,
         ),
-        f"{w['when']}: {when}",
+        f"{w['when']}{w['colon']} {when}",
         "",
     ]
+    c = w["colon"]
     for t in shown:
         lines += [
-            f"{w['number']}: {t['number']}",
-            f"{w['section']}: {t['section']}  {w['seat']}: {t['seat'] or w['standing']}",
-            f"{w['price']}: {t['price']}  {w['fee']}: {t['fee']}",
-            f"{w['code']}: {t['code']}",
+            f"{w['number']}{c} {t['number']}",
+            f"{w['section']}{c} {t['section']}  {w['seat']}{c} {t['seat'] or w['standing']}",
+            f"{w['price']}{c} {t['price']}  {w['fee']}{c} {t['fee']}",
+            f"{w['code']}{c} {t['code']}",
             "",
         ]
     lines += [w["show"], "", f"{w['link']} {link}", ""]

@@ -22,6 +22,7 @@ WORDS: dict[str, dict[str, str]] = {
         "show": "Show this QR code at the door. Each ticket opens the door once.",
         "link": "See your tickets again at any time:",
         "total": "Total",
+        "colon": ":",
     },
     "fr": {
         "subject": "Vos billets : {event}",
@@ -38,6 +39,8 @@ WORDS: dict[str, dict[str, str]] = {
         "show": "Présentez ce QR code à l'entrée. Chaque billet n'ouvre la porte qu'une fois.",
         "link": "Retrouvez vos billets à tout moment :",
         "total": "Total",
+        # French puts a (narrow no-break) space before a colon.
+        "colon": "\u202f:",
     },
 }
 
