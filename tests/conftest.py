@@ -37,6 +37,12 @@ TEST_DB = os.environ.get("ONSALE_TEST_DB_NAME", "onsale_test") + (f"_{_WORKER}" 
 TEST_REDIS_DB = int(os.environ.get("ONSALE_TEST_REDIS_DB", "15")) - _WORKER
 ADMIN_TOKEN = "test-platform-token"
 TABLES = (
+    "scans",
+    "checkins",
+    "door_keys",
+    "outbox",
+    "ticket_keys",
+    "ticket_counters",
     "audit_log",
     "payment_notices",
     "stripe_events",

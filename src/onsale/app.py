@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from onsale import openapi, settings
+from onsale.admin.door_routes import routes as door_admin_routes
 from onsale.admin.routes import routes as admin_routes
 from onsale.checkout.routes import routes as checkout_routes
 from onsale.drain import Drain, connected_fans
@@ -36,6 +37,7 @@ from onsale.monitoring.middleware import RequestMonitor
 from onsale.queue.routes import routes as queue_routes
 from onsale.queue.ws import routes as ws_routes
 from onsale.runtime import Runtime
+from onsale.tickets.routes import routes as door_routes
 from onsale.web.privacy import routes as privacy_routes
 from onsale.web.routes import routes as web_routes
 
@@ -121,6 +123,8 @@ def create_app(
         Route("/openapi.json", openapi_json),
         Route("/metrics", metrics),
         *admin_routes,
+        *door_admin_routes,
+        *door_routes,
         *queue_routes,
         *inventory_routes,
         *checkout_routes,

@@ -18,6 +18,7 @@ import uvicorn
 
 from onsale import db, serving, settings
 from onsale.embedded import EmbeddedServers
+from onsale.embedded.mailsink import MailSink, start_sink
 from onsale.monitoring import logs, multiprocess
 from onsale.runtime import Runtime, with_backends
 
@@ -101,7 +102,9 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_demo(base: str, venue: dict[str, str], event_id: str, admin_token: str) -> None:
+def _print_demo(
+    base: str, venue: dict[str, str], event_id: str, admin_token: str, mail: bool
+) -> None:
     lines = [
         "",
         "onsale demo is running",
@@ -116,6 +119,12 @@ def _print_demo(base: str, venue: dict[str, str], event_id: str, admin_token: st
         f"  platform token:   {admin_token}",
         f"  API description:  {base}/openapi.json",
         f"  metrics:          {base}/metrics",
+        f"  door page:        {base}/door   (door keys: the venue page, event, Door)",
+        (
+            f"  e-mails sent:     {base}/dev/mail   (caught by the demo's mail sink)"
+            if mail
+            else "  e-mails:          kept in the outbox (no ONSALE_SMTP_URL, no aiosmtpd)"
+        ),
         "Press Ctrl-C to stop.",
         "",
     ]
@@ -134,14 +143,29 @@ async def _demo(args: argparse.Namespace) -> int:
 
         fake_stripe = await asyncio.to_thread(start_localstripe)
         cfg = cfg.with_overrides(stripe_api_base=fake_stripe.url, stripe_js_url=fake_stripe.js_url)
+    base = f"http://{args.host}:{args.port}"
+    sink = None if cfg.smtp_url else start_sink()
+    if sink is not None:  # the tickets' e-mails land on /dev/mail
+        cfg = cfg.with_overrides(
+            smtp_url=settings.Secret(sink.url), public_url=base, mail_retry_seconds=2.0
+        )
     try:
-        return await _demo_with(args, cfg, fake_stripe is not None)
+        return await _demo_serve(args, cfg, base, sink, stripe=fake_stripe is not None)
     finally:
+        if sink is not None:
+            sink.stop()
         if fake_stripe is not None:
             fake_stripe.stop()
 
 
-async def _demo_with(args: argparse.Namespace, cfg: settings.Settings, stripe: bool) -> int:
+async def _demo_serve(
+    args: argparse.Namespace,
+    cfg: settings.Settings,
+    base: str,
+    sink: MailSink | None,
+    *,
+    stripe: bool,
+) -> int:
     from onsale.app import create_app
     from onsale.demo import seed
 
@@ -159,16 +183,20 @@ async def _demo_with(args: argparse.Namespace, cfg: settings.Settings, stripe: b
 
             await connect_demo_account(runtime.payment_accounts, venue["id"])
             print(f"  payments:         Stripe, as localstripe plays it at {cfg.stripe_api_base}")
+        from onsale.web import devmail
+
+        app = create_app(cfg, runtime=runtime)
+        if sink is not None:
+            app.router.routes.extend(devmail.routes(sink))
         config = uvicorn.Config(
-            create_app(cfg, runtime=runtime),
+            app,
             host=args.host,
             port=args.port,
             log_level="warning",
             **serving.uvicorn_options(cfg),
         )
         server = uvicorn.Server(config)
-        base = f"http://{args.host}:{args.port}"
-        _print_demo(base, venue, event.id, cfg.admin_token.reveal())
+        _print_demo(base, venue, event.id, cfg.admin_token.reveal(), sink is not None)
         if not args.crowd:
             await server.serve()
             return 0

@@ -287,11 +287,62 @@ OPERATIONS: list[tuple[str, str, str, str, int, tuple[int, ...]]] = [
     ("get", "/api/orders/{order_id}", "An order (order token)", "order", 200, (401, 403, 404)),
     ("get", "/e/{event_id}", "The fan's page (HTML)", "", 200, ()),
     ("get", "/admin", "The venue's page (HTML; signs in with the venue key)", "", 200, ()),
+    (
+        "post",
+        "/api/admin/events/{event_id}/door-keys",
+        "A door key for this event (shown once)",
+        "venue",
+        201,
+        (400, 401, 404, 413, 422),
+    ),
+    (
+        "get",
+        "/api/admin/events/{event_id}/door-keys",
+        "The event's door keys",
+        "venue",
+        200,
+        (401, 404),
+    ),
+    (
+        "delete",
+        "/api/admin/events/{event_id}/door-keys/{key_id}",
+        "Revoke a door key",
+        "venue",
+        204,
+        (401, 404),
+    ),
+    (
+        "get",
+        "/api/admin/events/{event_id}/door",
+        "Checked in per gate, and the double entries of offline scanners",
+        "venue",
+        200,
+        (401, 404),
+    ),
+    (
+        "post",
+        "/api/admin/orders/{order_id}/resend",
+        "Send an order's e-mail again",
+        "venue",
+        202,
+        (401, 404),
+    ),
+    ("post", "/api/door/scan", "Scan a ticket (door key)", "door", 200, (400, 401, 413, 422)),
+    ("get", "/api/door/bundle", "What a door device needs offline (door key)", "door", 200, (401,)),
+    ("get", "/door", "The door staff's page (HTML)", "", 200, ()),
+    ("get", "/o/{order_id}", "The order page (HTML; the order token in the fragment)", "", 200, ()),
 ]
 
 
 # The pages (HTML, not JSON).
-PAGES = {"/e/{event_id}", "/admin", "/privacy/{venue_id}", "/consent/withdraw"}
+PAGES = {
+    "/e/{event_id}",
+    "/admin",
+    "/privacy/{venue_id}",
+    "/consent/withdraw",
+    "/door",
+    "/o/{order_id}",
+}
 # Answers that repeat an earlier success: the same queue entry again, the same
 # checkout (same Idempotency-Key and body) again.
 REPLAYS = {
@@ -373,7 +424,7 @@ def spec() -> dict[str, Any]:
         "x-websockets": WEBSOCKETS,
         "components": {
             "securitySchemes": {
-                k: bearer for k in ("platform", "venue", "queue", "access", "order")
+                k: bearer for k in ("platform", "venue", "queue", "access", "order", "door")
             },
             "schemas": {
                 **SCHEMAS,

@@ -62,6 +62,8 @@ TICKET = obj(
     price_cents=INT,
     fee_cents=INT,
     code=STRING,
+    # Sequential per venue (I10); null only for tickets sold before numbering.
+    number=nullable(INT),
     status=enum("live", "void"),
 )
 BUYER = obj(("email", "name"), email=STRING, name=STRING)
@@ -232,6 +234,7 @@ SCHEMAS: dict[str, Schema] = {
         # extensions, for the venue's live view
         fees_cents=INT,
         refunded_orders=INT,
+        checked_in=INT,
         currency=STRING,
         status=EVENT_STATUS,
         sections=array(SECTION_STOCK),
@@ -287,6 +290,82 @@ SCHEMAS: dict[str, Schema] = {
         venue_id=STRING,
         revoked=array(STRING),
     ),
+    # Tickets at the door (API.md "Tickets delivered and checked at the door").
+    "DoorKeyRequest": obj((), label=STRING),
+    "DoorKeyCreated": obj(
+        ("door_key", "label"),
+        door_key=STRING,
+        label=STRING,
+        id=STRING,
+        event_id=STRING,
+        created_at=TIME,
+        revoked_at=nullable(TIME),
+    ),
+    "DoorKeys": obj(
+        ("door_keys",),
+        door_keys=array(
+            obj(
+                ("id", "label", "created_at"),
+                id=STRING,
+                event_id=STRING,
+                label=STRING,
+                created_at=TIME,
+                revoked_at=nullable(TIME),
+            )
+        ),
+    ),
+    "ScanRequest": obj(
+        ("code", "scan_id"),
+        code=STRING,
+        scan_id=STRING,
+        gate=STRING,
+        offline=BOOL,
+        scanned_at=TIME,
+        local_result=enum("admitted", "already_admitted", "invalid", "refunded", "wrong_event"),
+    ),
+    "Scan": obj(
+        ("result", "ticket", "first_scanned_at"),
+        result=enum("admitted", "already_admitted", "invalid", "refunded", "wrong_event"),
+        ticket=nullable(
+            obj(
+                ("ticket_id",),
+                ticket_id=STRING,
+                event_id=STRING,
+                number=nullable(INT),
+                section=STRING,
+                seat=nullable(STRING),
+                status=enum("live", "void"),
+            )
+        ),
+        first_scanned_at=nullable(TIME),
+    ),
+    "DoorBundle": obj(
+        ("venue_id", "public_keys", "voided"),
+        venue_id=STRING,
+        event_id=nullable(STRING),
+        event_ids=array(STRING),
+        public_keys=array(STRING),
+        voided=array(STRING),
+        admitted=array(STRING),
+        generated_at=TIME,
+    ),
+    "DoorReport": obj(
+        ("checked_in", "gates", "conflicts"),
+        checked_in=INT,
+        gates=array(obj(("gate", "checked_in"), gate=STRING, checked_in=INT, inside_now=INT)),
+        conflicts=array(
+            obj(
+                ("ticket_id", "first", "again"),
+                ticket_id=STRING,
+                number=nullable(INT),
+                section=STRING,
+                seat=nullable(STRING),
+                first=obj(("gate", "at"), gate=STRING, at=TIME),
+                again=obj(("gate", "at"), gate=STRING, at=TIME),
+            )
+        ),
+    ),
+    "Resent": obj(("order_id", "status"), order_id=STRING, status=enum("queued")),
     "Draw": obj(
         ("commitment",),
         event_id=STRING,
@@ -323,6 +402,12 @@ BODIES: dict[tuple[str, str], tuple[str | None, str | None]] = {
     ("put", "/api/admin/payment-account"): ("PaymentAccountRequest", "PaymentAccount"),
     ("get", "/api/admin/payment-account"): (None, "PaymentAccount"),
     ("get", "/api/orders/{order_id}"): (None, "Order"),
+    ("post", "/api/admin/events/{event_id}/door-keys"): ("DoorKeyRequest", "DoorKeyCreated"),
+    ("get", "/api/admin/events/{event_id}/door-keys"): (None, "DoorKeys"),
+    ("get", "/api/admin/events/{event_id}/door"): (None, "DoorReport"),
+    ("post", "/api/admin/orders/{order_id}/resend"): (None, "Resent"),
+    ("post", "/api/door/scan"): ("ScanRequest", "Scan"),
+    ("get", "/api/door/bundle"): (None, "DoorBundle"),
 }
 
 # The websocket of the waiting room (OpenAPI has no words for it): its

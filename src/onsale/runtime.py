@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from onsale import db, secretbox, tokens
 from onsale import redis as redis_conn
+from onsale.admin.access import staff_scanner
 from onsale.admin.buyer_service import BuyerService
 from onsale.admin.consent import ConsentLinks
 from onsale.admin.retention import RetentionJob
 from onsale.admin.service import VenueService
 from onsale.checkout.orders import OrderBook
+from onsale.checkout.policy import order_token_expiry
 from onsale.checkout.reconciler import Reconciler
 from onsale.checkout.service import CheckoutService
 from onsale.checkout.stripe_checkout import StripeCheckout
@@ -40,6 +43,11 @@ from onsale.queue.service import QueueService
 from onsale.queue.store import QueueStore
 from onsale.recovery import Recovery
 from onsale.settings import Settings
+from onsale.tickets.door import DoorService
+from onsale.tickets.issuer import TicketIssuer
+from onsale.tickets.mail import MailContext
+from onsale.tickets.smtp import SmtpSender
+from onsale.tickets.worker import MailWorker
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +81,23 @@ def payment_providers(
     return providers
 
 
+def mail_worker(settings: Settings, engine: AsyncEngine, signer: tokens.Signer) -> MailWorker:
+    """The outbox's sender; its links carry order tokens signed as checkout
+    signs them (lifetime: ``checkout.policy.order_token_expiry``)."""
+
+    def order_token(event_id: str, order_id: str, starts_at: datetime) -> str:
+        expires = order_token_expiry(starts_at, datetime.now(UTC))
+        return signer.sign(tokens.Claims("order", event_id, order_id, int(expires.timestamp())))
+
+    ctx = MailContext(engine, settings.mail_from, settings.public_url, order_token)
+    return MailWorker(
+        ctx,
+        SmtpSender(settings.smtp_url),
+        first_retry_seconds=settings.mail_retry_seconds,
+        max_retry_seconds=settings.mail_retry_max_seconds,
+    )
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -95,6 +120,9 @@ class Runtime:
     # The buyers' data: export, erasure, consents; and the retention job.
     buyers: BuyerService
     retention: RetentionJob
+    issuer: TicketIssuer
+    mail: MailWorker
+    door: DoorService
     embedded: EmbeddedServers | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -139,15 +167,19 @@ class Runtime:
             recovery=recovery,
             reclaim=inventory_store.reclaim,
         )
-        checkout = CheckoutService(engine, inventory_store, providers, settings, signer)
+        issuer = TicketIssuer.build(engine, signer)
+        checkout = CheckoutService(
+            engine, inventory_store, providers, settings, signer, issuer=issuer
+        )
         checkout.stripe = StripeCheckout(checkout, stripe, events)
+        venues = VenueService(engine)
         return cls(
             settings=settings,
             redis=client,
             engine=engine,
             signer=signer,
             events=events,
-            venues=VenueService(engine),
+            venues=venues,
             recovery=recovery,
             inventory=InventoryService(
                 inventory_store,
@@ -182,6 +214,11 @@ class Runtime:
             ),
             buyers=BuyerService(engine, ConsentLinks(signer)),
             retention=RetentionJob(engine),
+            issuer=issuer,
+            mail=mail_worker(settings, engine, signer),
+            door=DoorService(
+                engine, issuer.keys, staff=functools.partial(staff_scanner, venues.keys)
+            ),
         )
 
     def start_tasks(self) -> None:
@@ -196,6 +233,7 @@ class Runtime:
             asyncio.create_task(
                 self._every(self.retention.interval_seconds, self.retention.step, "retention")
             ),
+            asyncio.create_task(self.mail.run(self.settings.mail_interval_seconds)),
         ]
 
     async def admit_all(self) -> None:

@@ -157,6 +157,10 @@ tickets = sa.Table(
     sa.Column("fee_cents", sa.Integer, nullable=False),
     sa.Column("code", sa.Text, nullable=False, unique=True),
     sa.Column("status", sa.Text, nullable=False),
+    # I10: the venue's running number (tickets.numbering), null only for
+    # tickets sold before migration 0010. A refund voids the ticket, never the
+    # number.
+    sa.Column("number", sa.BigInteger),
     sa.CheckConstraint("status IN ('live', 'void')", name="tickets_status"),
     # I1: a seat appears in at most one live ticket.
     sa.Index(
@@ -333,4 +337,109 @@ payment_notices = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
+)
+
+# ---------------------------------------------------------------- tickets/
+# The last number given out per venue. Updated as one of the last statements of
+# the order's transaction (tickets.numbering): a rolled-back order rolls its
+# numbers back, so the series has no gaps (I10).
+ticket_counters = sa.Table(
+    "ticket_counters",
+    metadata,
+    sa.Column("venue_id", sa.Text, sa.ForeignKey("venues.id"), primary_key=True),
+    sa.Column("last_number", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+# Each venue's Ed25519 key for ticket codes: the private key sealed
+# (onsale.secretbox, context "ticketkey:<venue_id>"), the public key in clear
+# for the door devices.
+ticket_keys = sa.Table(
+    "ticket_keys",
+    metadata,
+    # Several per venue: the newest that opens signs, every one verifies
+    # (tickets.keys).
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("venue_id", sa.Text, sa.ForeignKey("venues.id"), nullable=False, index=True),
+    sa.Column("public_key", sa.Text, nullable=False),
+    sa.Column("private_sealed", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+# The transactional outbox (I12). A row says what to send and about what; the
+# message itself is rendered at send time from the order, so no rendered
+# body is stored. ``recipient`` is null when the order's buyer is meant (the
+# only buyer data a row may hold: erasure clears it, admin.erasure.PLACES).
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("venue_id", sa.Text, sa.ForeignKey("venues.id"), nullable=False),
+    sa.Column("order_id", sa.Text, sa.ForeignKey("orders.id")),
+    sa.Column("recipient", sa.Text),
+    sa.Column("payload", JSONB, nullable=False, server_default="{}"),
+    sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    # The error's class only: a mail server's answer may quote the address.
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("status IN ('pending', 'sent')", name="outbox_status"),
+    sa.Index(
+        "outbox_due",
+        "next_attempt_at",
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
+    sa.Index("outbox_order", "order_id"),
+)
+
+# Keys that can only scan one event (API.md). The key itself is shown once;
+# its SHA-256 is kept.
+door_keys = sa.Table(
+    "door_keys",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("venue_id", sa.Text, sa.ForeignKey("venues.id"), nullable=False),
+    sa.Column("event_id", sa.Text, sa.ForeignKey("events.id"), nullable=False, index=True),
+    sa.Column("key_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
+
+# I11: one row per ticket and check-in list; the primary key is the atomic
+# step that only the first scanner wins (INSERT ... ON CONFLICT DO NOTHING).
+checkins = sa.Table(
+    "checkins",
+    metadata,
+    sa.Column("list_id", sa.Text, primary_key=True),
+    sa.Column("ticket_id", sa.Text, sa.ForeignKey("tickets.id"), primary_key=True),
+    sa.Column("event_id", sa.Text, sa.ForeignKey("events.id"), nullable=False, index=True),
+    sa.Column("gate", sa.Text, nullable=False),
+    sa.Column("scan_id", sa.Text, nullable=False),
+    sa.Column("scanned_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Every scan and the answer it got, keyed by the scanner's scan id: the same
+# scan id again gets the first answer. ``offline``: scanned while the device
+# had no network and uploaded later (its answer on the phone was local).
+scans = sa.Table(
+    "scans",
+    metadata,
+    sa.Column("venue_id", sa.Text, sa.ForeignKey("venues.id"), primary_key=True),
+    sa.Column("scan_id", sa.Text, primary_key=True),
+    # Null: a code no event of the venue signed, read by a venue-wide scanner.
+    sa.Column("event_id", sa.Text, sa.ForeignKey("events.id")),
+    sa.Column("ticket_id", sa.Text),
+    sa.Column("gate", sa.Text, nullable=False),
+    sa.Column("result", sa.Text),
+    sa.Column("answer", JSONB),
+    sa.Column("offline", sa.Boolean, nullable=False, server_default="false"),
+    # What the offline device told the person at the door (its own check):
+    # an "admitted" there and "already_admitted" here is a double entry.
+    sa.Column("local_result", sa.Text),
+    sa.Column("scanned_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Index("scans_event", "event_id", "result"),
 )

@@ -101,6 +101,18 @@ class Settings:
     drain_seconds: float = 25.0
     drain_wait_seconds: float = 2.0
     drain_spread_seconds: float = 5.0
+    # Where the tickets' e-mails go out: ``smtp://[user:pass@]host:port[?starttls=1]``
+    # (a Secret: it may hold a password). Unset: the outbox keeps the messages
+    # until it is set (nothing is lost).
+    smtp_url: Secret = field(default_factory=lambda: Secret(""))
+    mail_from: str = "tickets@onsale.invalid"
+    # The address fans reach the site at, for the links in e-mails.
+    public_url: str = "http://127.0.0.1:8000"
+    # The outbox worker: seconds between two looks when idle, the first retry
+    # delay (doubling per attempt) and its cap.
+    mail_interval_seconds: float = 2.0
+    mail_retry_seconds: float = 10.0
+    mail_retry_max_seconds: float = 600.0
 
     @property
     def production(self) -> bool:
@@ -171,6 +183,14 @@ def _networks(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tu
     return items
 
 
+def _smtp_url(env: Mapping[str, str]) -> str:
+    raw = env.get("ONSALE_SMTP_URL") or ""
+    if raw and not raw.startswith(("smtp://", "smtps://")):
+        # Never the value: it may hold a password.
+        raise SettingsError("ONSALE_SMTP_URL must start with smtp:// or smtps://")
+    return raw
+
+
 def production_problems(env: Mapping[str, str]) -> list[str]:
     """What a production start lacks, one phrase per variable (never a value)."""
     problems = []
@@ -237,6 +257,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         drain_seconds=drain[0],
         drain_wait_seconds=drain[1],
         drain_spread_seconds=drain[2],
+        smtp_url=Secret(_smtp_url(env)),
+        mail_from=env.get("ONSALE_MAIL_FROM") or defaults.mail_from,
+        public_url=(env.get("ONSALE_PUBLIC_URL") or defaults.public_url).rstrip("/"),
+        mail_interval_seconds=_positive(env, "ONSALE_MAIL_INTERVAL_SECONDS", 2.0),
+        mail_retry_seconds=_positive(env, "ONSALE_MAIL_RETRY_SECONDS", 10.0),
+        mail_retry_max_seconds=_positive(env, "ONSALE_MAIL_RETRY_MAX_SECONDS", 600.0),
     )
 
 

@@ -233,6 +233,15 @@ async def _small_sale(api: httpx.AsyncClient, base: str) -> tuple[str, list[Clie
     assert lost.status_code == 409
     kept = await api.post(f"/api/events/{eid}/holds", headers=auth(c), json={"seats": ["BALC-A-3"]})
     assert kept.status_code == 201
+    # One ticket through the door (the door's panel).
+    orders = (await api.get(f"/api/admin/events/{eid}/orders", headers=auth(key))).json()["orders"]
+    door = await api.post(f"/api/admin/events/{eid}/door-keys", headers=auth(key), json={})
+    scanned = await api.post(
+        "/api/door/scan",
+        headers=auth(door.json()["door_key"]),
+        json={"code": orders[0]["tickets"][0]["code"], "scan_id": str(uuid.uuid4())},
+    )
+    assert scanned.json()["result"] == "admitted"
     assert (await api.get("/api/events/ev_nothere")).status_code == 404
     assert (await api.post(f"/api/events/{eid}/holds", json={})).status_code == 401
     assert (await api.post("/api/admin/events", headers=auth(key), content=b"{")).status_code == 400

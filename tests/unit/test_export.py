@@ -23,6 +23,7 @@ def _ticket(ticket_id: str, seat: str | None = "BALC-A-1", **kw: object) -> Tick
         "fee_cents": 100,
         "code": "CODE-" + ticket_id,
         "status": "live",
+        "number": int(ticket_id[1:]) if ticket_id[1:].isdigit() else None,
     }
     fields.update(kw)
     return TicketRow(**fields)  # type: ignore[arg-type]
@@ -69,6 +70,7 @@ def test_header_only_when_no_orders() -> None:
         "price_cents",
         "fee_cents",
         "ticket_status",
+        "ticket_number",
     ]
 
 
@@ -86,11 +88,11 @@ def test_one_row_per_ticket() -> None:
     assert rows == [
         CSV_COLUMNS,
         ["o1", "paid", "online", "2026-12-01T10:00:05Z", "fan@example.org", "Camille", "5200",
-         "EUR", "t1", "BALC", "BALC-A-1", "2500", "100", "live"],
+         "EUR", "t1", "BALC", "BALC-A-1", "2500", "100", "live", "1"],
         ["o1", "paid", "online", "2026-12-01T10:00:05Z", "fan@example.org", "Camille", "5200",
-         "EUR", "t2", "BALC", "BALC-A-2", "2500", "100", "live"],
+         "EUR", "t2", "BALC", "BALC-A-2", "2500", "100", "live", "2"],
         ["o2", "refunded", "boxoffice", "2026-12-01T10:00:05Z", "desk@venue.example",
-         "Dominique", "2600", "EUR", "t3", "FLOOR", "", "2500", "100", "void"],
+         "Dominique", "2600", "EUR", "t3", "FLOOR", "", "2500", "100", "void", "3"],
     ]  # fmt: skip
 
 

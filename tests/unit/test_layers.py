@@ -34,7 +34,17 @@ from pathlib import Path
 import onsale
 
 SRC = Path(onsale.__file__).parent
-DOMAINS = ("admin", "checkout", "events", "inventory", "monitoring", "payments", "queue", "web")
+DOMAINS = (
+    "admin",
+    "checkout",
+    "events",
+    "inventory",
+    "monitoring",
+    "payments",
+    "queue",
+    "tickets",
+    "web",
+)
 # What events/ may import besides itself: the shared modules at the top level
 # and the metric helpers (monitoring.timing / metrics import no domain).
 EVENTS_MAY_IMPORT = ("onsale.monitoring.timing", "onsale.monitoring.metrics")

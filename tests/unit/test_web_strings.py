@@ -51,3 +51,11 @@ def test_a_dictionary_must_be_flat_text(tmp_path: Path, monkeypatch: pytest.Monk
         strings.dictionary("xx")
     with pytest.raises(FileNotFoundError):
         strings.dictionary("zz")
+
+
+def test_the_door_page_speaks_every_language_with_the_same_slots() -> None:
+    english = strings.dictionary("en", "door")
+    for language in LANGUAGES:
+        assert strings.mismatches(english, strings.dictionary(language, "door")) == []
+    results = ("admitted", "already_admitted", "invalid", "refunded", "wrong_event")
+    assert [r for r in results if f"result.{r}" not in english] == []

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection, Request
 
 from onsale.admin.key_policy import StoredKey
+from onsale.admin.key_service import KeyService
 from onsale.admin.roles import Action, may
 from onsale.audit import Actor
 from onsale.errors import Forbidden, Unauthorized
 from onsale.http import runtime_of, same_secret, token_of
+from onsale.tickets.door import Scanner
 
 
 @dataclass(frozen=True)
@@ -69,3 +71,15 @@ def require_platform(request: Request) -> Actor:
     if not same_secret(token_of(request), rt.settings.admin_token.reveal()):
         raise Unauthorized("The platform token is required")
     return Actor("platform", None, client_address(request))
+
+
+async def staff_scanner(keys: KeyService, token: str) -> Scanner:
+    """A staff key as a door scanner (``tickets.door.DoorService.staff``):
+    the roles that may scan (door, manager) scan every event of their venue.
+    Raises Unauthorized, Forbidden (a suspended venue, a role that may not)."""
+    key = await keys.authenticate(token)
+    if key.venue_suspended:
+        raise Forbidden("This venue is suspended by the platform operator")
+    if not may(key.role, Action.SCAN):
+        raise Forbidden(f"The {key.role} role may not scan tickets", action=Action.SCAN.value)
+    return Scanner(key.venue_id, None, f"key:{key.key_id}")

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from onsale.schema import consents, idempotency, orders, payment_notices, payments
+from onsale.schema import consents, idempotency, orders, outbox, payment_notices, payments
 
 # What stands in for an erased buyer. ``.invalid`` is reserved (RFC 2606):
 # no mail is ever delivered there, and no real buyer has it.
@@ -151,6 +151,27 @@ def _notices_rows(scope: Scope) -> ColumnElement[bool]:
     )
 
 
+def _outbox_values(scope: Scope) -> dict[str, Any]:
+    # A message not sent yet is not sent any more: it would go to an address
+    # the buyer asked the venue to forget (it is rendered from the order).
+    return {
+        "recipient": None,
+        "status": "sent",
+        "last_error": sa.case((outbox.c.status == "pending", "erased"), else_=outbox.c.last_error),
+    }
+
+
+def _outbox_rows(scope: Scope) -> ColumnElement[bool]:
+    return sa.and_(
+        outbox.c.venue_id == scope.venue_id,
+        sa.or_(
+            outbox.c.order_id.in_(scope.order_ids),
+            sa.func.lower(outbox.c.recipient).in_(scope.email_norms),
+        ),
+        sa.or_(outbox.c.recipient.is_not(None), outbox.c.status == "pending"),
+    )
+
+
 # Every place a buyer's e-mail or name is kept. Tickets and the audit log
 # hold none (the test proves it for every column of every table).
 PLACES: tuple[Place, ...] = (
@@ -159,6 +180,7 @@ PLACES: tuple[Place, ...] = (
     Place("consents", consents, _consents_values, _consents_rows),
     Place("payments", payments, _payments_values, _payments_rows),
     Place("payment_notices", payment_notices, _notices_values, _notices_rows),
+    Place("outbox", outbox, _outbox_values, _outbox_rows),
 )
 
 

@@ -25,6 +25,8 @@ CSV_COLUMNS = [
     "price_cents",
     "fee_cents",
     "ticket_status",
+    # Added with tickets/ (I10); last, so that existing imports keep their columns.
+    "ticket_number",
 ]
 
 
@@ -63,6 +65,7 @@ def orders_csv(orders: Iterable[OrderRow]) -> str:
                         t.price_cents,
                         t.fee_cents,
                         t.status,
+                        t.number,
                     )
                 ]
             )

@@ -10,6 +10,7 @@ from onsale.checkout.orders import OrderBook
 from onsale.events.policy import Event
 from onsale.inventory.service import InventoryService
 from onsale.queue.service import QueueService
+from onsale.tickets.door_repo import checked_in_count
 
 
 async def event_stats(
@@ -19,6 +20,7 @@ async def event_stats(
     waiting = await queue.counts(event.id)
     summary = await orders.summary(event.id)
     info = await inventory.public_event(event)
+    checked_in = await checked_in_count(orders.engine, event.id)
     return {
         "capacity": event.spec.capacity,
         "sold": summary.live_tickets,
@@ -33,6 +35,7 @@ async def event_stats(
         "revenue_cents": summary.revenue_cents,
         "fees_cents": summary.fees_cents,
         "refunded_orders": summary.refunded_orders,
+        "checked_in": checked_in,
         "currency": event.spec.currency,
         "status": info["status"],
         "sections": info["sections"],

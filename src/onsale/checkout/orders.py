@@ -38,6 +38,7 @@ def order_json(order: repo.OrderRow, order_token: str | None = None) -> dict[str
                 "price_cents": t.price_cents,
                 "fee_cents": t.fee_cents,
                 "code": t.code,
+                "number": t.number,
                 "status": t.status,
             }
             for t in order.tickets

@@ -25,6 +25,7 @@ from onsale.errors import HoldExpired, LimitExceeded, SeatsUnavailable
 from onsale.inventory.store import Sale
 from onsale.monitoring import timing
 from onsale.schema import orders, payments, sections, tickets
+from onsale.tickets.issuer import TicketIssuer
 
 
 def new_id(prefix: str) -> str:
@@ -98,10 +99,6 @@ async def _take_capacity(conn: AsyncConnection, order: NewOrder) -> None:
             raise SeatsUnavailable("Not enough places left in this section", section=section)
 
 
-def ticket_code() -> str:
-    return secrets.token_urlsafe(12)
-
-
 @timing.postgres
 async def write_order(
     engine: AsyncEngine,
@@ -109,6 +106,7 @@ async def write_order(
     *,
     idem: tuple[str, str] | None,
     response: dict[str, Any],
+    issuer: TicketIssuer,
     guard_capacity: bool = True,
 ) -> None:
     """Checkout step 3: write the order, its tickets and the idempotent answer.
@@ -118,6 +116,7 @@ async def write_order(
     Raises SeatsUnavailable (a seat already has a live ticket, or a section is
     full: Postgres refuses, whatever Redis said), LimitExceeded, and
     HoldExpired when another checkout wrote an order for the hold first.
+    The tickets in ``response`` gain their ``number``.
     """
     try:
         async with engine.begin() as conn:
@@ -165,6 +164,7 @@ async def write_order(
                 .where(payments.c.id == order.payment_id)
                 .values(order_id=order.order_id, updated_at=sa.func.now())
             )
+            await _issue_tickets(conn, issuer, order, response)
             if idem is not None:
                 await idempotency.idem_finish(conn, idem[0], idem[1], 201, response)
     except IntegrityError as exc:
@@ -173,6 +173,22 @@ async def write_order(
         if "orders_hold_id_key" in str(exc.orig):
             raise HoldExpired("This hold has been paid for", reason="paid") from exc
         raise
+
+
+async def _issue_tickets(
+    conn: AsyncConnection, issuer: TicketIssuer, order: NewOrder, response: dict[str, Any]
+) -> None:
+    """The e-mail row and the numbers (tickets/, I10 and I12): the venue's
+    counter row is touched here, at the end, so its lock is held shortest."""
+    numbers = await issuer.in_order_transaction(
+        conn,
+        order_id=order.order_id,
+        venue_id=order.venue_id,
+        ticket_ids=[t["ticket_id"] for t in response["tickets"]],
+        send_email=bool(order.buyer.email),
+    )
+    for ticket, number in zip(response["tickets"], numbers, strict=True):
+        ticket["number"] = number
 
 
 @dataclass(frozen=True)
@@ -184,6 +200,7 @@ class TicketRow:
     fee_cents: int
     code: str
     status: str
+    number: int | None = None
 
 
 @dataclass(frozen=True)
@@ -212,13 +229,17 @@ async def _orders(conn: AsyncConnection, where: Any, limit: int | None = None) -
         await conn.execute(
             sa.select(tickets)
             .where(tickets.c.order_id.in_([r.id for r in rows]))
-            .order_by(tickets.c.section, tickets.c.seat, tickets.c.id)
+            .order_by(
+                tickets.c.number.nulls_last(), tickets.c.section, tickets.c.seat, tickets.c.id
+            )
         )
     ).all()
     by_order: dict[str, list[TicketRow]] = {}
     for t in ticket_rows:
         by_order.setdefault(t.order_id, []).append(
-            TicketRow(t.id, t.section, t.seat, t.price_cents, t.fee_cents, t.code, t.status)
+            TicketRow(
+                t.id, t.section, t.seat, t.price_cents, t.fee_cents, t.code, t.status, t.number
+            )
         )
     return [
         OrderRow(

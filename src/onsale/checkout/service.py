@@ -47,6 +47,7 @@ from onsale.inventory.store import Hold, InventoryStore, Sale
 from onsale.monitoring import logs, metrics, timing
 from onsale.payments.providers import PaymentError, PaymentProvider
 from onsale.settings import Settings
+from onsale.tickets.issuer import TicketIssuer
 
 if TYPE_CHECKING:
     from onsale.checkout.stripe_checkout import StripeCheckout
@@ -87,9 +88,13 @@ class CheckoutService:
     faults: Faults = field(default_factory=Faults)
     # Checkouts paid through Stripe (set by the runtime once both exist).
     stripe: StripeCheckout | None = None
+    # Ticket codes, numbers and the e-mail row (tickets/); None: the
+    # standard one on this engine and secret.
+    issuer: TicketIssuer | None = None
 
     def __post_init__(self) -> None:
         self._idem_key = self.signer.derive(policy.IDEMPOTENCY_PURPOSE)
+        self.tickets = self.issuer or TicketIssuer.build(self.engine, self.signer)
 
     def order_token(self, event: Event, order_id: str) -> str:
         now = datetime.now(UTC)
@@ -283,7 +288,7 @@ class CheckoutService:
     ) -> Outcome:
         """Steps 3 and 4, and the capture."""
         order_id = repo.new_id("ord")
-        body = self._order_body(event, order_id, quote)
+        body = await self._order_body(event, order_id, quote)
         new = repo.NewOrder(
             order_id,
             event.id,
@@ -298,7 +303,12 @@ class CheckoutService:
         )
         try:
             await repo.write_order(
-                self.engine, new, idem=idem, response=body, guard_capacity=self.guard_capacity
+                self.engine,
+                new,
+                idem=idem,
+                response=body,
+                issuer=self.tickets,
+                guard_capacity=self.guard_capacity,
             )
         except HoldExpired:
             # Another checkout wrote this hold's order (its claim had lapsed):
@@ -321,7 +331,8 @@ class CheckoutService:
         await self._capture(payment_id)
         return Outcome(201, body)
 
-    def _order_body(self, event: Event, order_id: str, quote: policy.Quote) -> dict[str, Any]:
+    async def _order_body(self, event: Event, order_id: str, quote: policy.Quote) -> dict[str, Any]:
+        ticket_ids = [repo.new_id("tkt") for _ in quote.lines]
         return {
             "order_id": order_id,
             "order_token": self.order_token(event, order_id),
@@ -331,14 +342,14 @@ class CheckoutService:
             "currency": quote.currency,
             "tickets": [
                 {
-                    "ticket_id": repo.new_id("tkt"),
+                    "ticket_id": ticket_id,
                     "section": line.section,
                     "seat": line.seat,
                     "price_cents": line.price_cents,
                     "fee_cents": line.fee_cents,
-                    "code": repo.ticket_code(),
+                    "code": await self.tickets.code(event.venue_id, event.id, ticket_id),
                 }
-                for line in quote.lines
+                for ticket_id, line in zip(ticket_ids, quote.lines, strict=True)
             ],
         }
 

@@ -151,6 +151,38 @@ POSTGRES_SECONDS = Histogram(
     buckets=(*FAST_BUCKETS, 2.5, 5.0),
 )
 
+# ------------------------------------------------------------- tickets/
+
+DOOR_SCANS = Counter(
+    "onsale_door_scans_total",
+    "Tickets scanned at the door, by event, gate and result",
+    ["event_id", "gate", "result"],
+)
+MAIL_SENT = Counter(
+    "onsale_mail_messages_total",
+    "Outbox messages handled, by kind and outcome (sent, failed, skipped)",
+    ["kind", "outcome"],
+)
+# Read from Postgres by every worker pass (any process's pass tells the truth
+# of the one table: the largest is shown).
+MAIL_BACKLOG = Gauge(
+    "onsale_mail_outbox_pending_messages",
+    "Outbox messages not sent yet",
+    multiprocess_mode="max",
+)
+MAIL_OLDEST_AGE = Gauge(
+    "onsale_mail_outbox_oldest_age_seconds",
+    "Age of the oldest outbox message not sent yet (0: none waiting)",
+    multiprocess_mode="max",
+)
+MAIL_PASS_TIMESTAMP = Gauge(
+    "onsale_mail_worker_last_pass_timestamp_seconds",
+    "When an outbox worker last looked at the outbox (unix seconds)",
+    multiprocess_mode="max",
+)
+SCAN_RESULTS: Final = ("admitted", "already_admitted", "invalid", "refunded", "wrong_event")
+MAIL_OUTCOMES: Final = ("sent", "failed", "skipped")
+
 # Outcomes that count as checkout errors (the alert's ratio): the system failed
 # the fan. A declined card, an expired hold or a bad request are the fan's lot.
 CHECKOUT_ERROR_OUTCOMES: Final = ("unavailable", "internal_error", "seats_unavailable")
@@ -185,6 +217,8 @@ def _zeros() -> None:
     for outcome in ("ok", "payment_declined", *CHECKOUT_ERROR_OUTCOMES):
         CHECKOUT_SECONDS.labels(outcome)
     HOLD_SECONDS.labels("ok")
+    for outcome in MAIL_OUTCOMES:
+        MAIL_SENT.labels("order_tickets", outcome)
     for code in error_codes():
         HTTP_ERRORS.labels(code)
 

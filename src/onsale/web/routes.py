@@ -69,8 +69,37 @@ async def admin_page(request: Request) -> Response:
     )
 
 
+def _page(request: Request, template: str, page: str, **extra: object) -> Response:
+    language = _language(request, "en")
+    return templates.TemplateResponse(
+        request,
+        template,
+        {
+            "language": language,
+            "other_language": next(x for x in LANGUAGES if x != language),
+            "t": dictionary(language, page),
+            **extra,
+        },
+        headers={"Cache-Control": "no-cache", **_protected(request)},
+    )
+
+
+async def door_page(request: Request) -> Response:
+    """The door staff's page: the key is typed on the phone and kept there."""
+    return _page(request, "door.html", "door")
+
+
+async def order_page(request: Request) -> Response:
+    """An order's tickets again. The order token is in the URL's fragment
+    (``/o/<id>#<token>``), which the browser never sends: the page reads it
+    and asks the API with it, so no server log ever holds it."""
+    return _page(request, "order.html", "fan", order_id=path_param(request, "order_id"))
+
+
 routes = [
     Route("/e/{event_id}", fan_page),
     Route("/admin", admin_page),
+    Route("/door", door_page),
+    Route("/o/{order_id}", order_page),
     Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
 ]

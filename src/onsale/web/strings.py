@@ -12,15 +12,22 @@ import json
 import re
 from pathlib import Path
 
-FOLDER = Path(__file__).parent / "static" / "fan" / "i18n"
+STATIC = Path(__file__).parent / "static"
+FOLDER = STATIC / "fan" / "i18n"
+# The pages with dictionaries of their own (static/<page>/i18n/<lang>.json).
+PAGES = ("fan", "door")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 @functools.cache
-def dictionary(language: str) -> dict[str, str]:
-    """Every phrase of ``language`` by key. Raises FileNotFoundError for a
-    language without a dictionary, ValueError for one that is not flat text."""
-    raw = json.loads((FOLDER / f"{language}.json").read_text(encoding="utf-8"))
+def dictionary(language: str, page: str = "fan") -> dict[str, str]:
+    """Every phrase of ``language`` by key, for ``page`` (one of PAGES).
+    Raises FileNotFoundError for a language without a dictionary, ValueError
+    for one that is not flat text or a page without dictionaries."""
+    if page not in PAGES:
+        raise ValueError(f"no dictionaries for page {page!r}")
+    folder = FOLDER if page == "fan" else STATIC / page / "i18n"
+    raw = json.loads((folder / f"{language}.json").read_text(encoding="utf-8"))
     if not isinstance(raw, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
     ):

@@ -93,6 +93,7 @@ export async function liveView(root, eventId, { notify, fail, openSale }) {
       notify(t("refunded", { id: order.order_id }));
       tick(true);
     },
+    onResent: (order) => notify(t("resent", { id: order.order_id })),
     onError: fail,
   });
   const boxOffice = boxOfficePanel({ event, onSold: () => tick(true), onError: fail });
@@ -117,6 +118,7 @@ export async function liveView(root, eventId, { notify, fail, openSale }) {
       { class: "toolbar" },
       h("a", { href: `/e/${encodeURIComponent(eventId)}?lang=${event.language}`, target: "_blank", rel: "noopener", testid: "admin-fan-link" }, t("fanPage"), ` /e/${eventId}`),
       can("event_write") ? h("a", { href: `#/events/${encodeURIComponent(eventId)}/edit`, testid: "admin-edit-link" }, t("edit")) : null,
+      can("door_keys") ? h("a", { href: `#/events/${encodeURIComponent(eventId)}/door`, testid: "admin-door-link" }, t("door")) : null,
       openButton = h(
         "button",
         {

@@ -4,6 +4,7 @@
 //   #/new              new event
 //   #/events/ID/edit   change an event
 //   #/events/ID        live on-sale view
+//   #/events/ID/door   the door: door keys, who is in, double entries
 //   #/keys             the venue's API keys: rotate, revoke
 //   #/payments         the venue's payment account (Stripe, managers)
 //   #/staff            the venue's staff (managers)
@@ -13,6 +14,7 @@
 // Each person signs in with their own key; the page asks who they are
 // (who.js) and shows only what their role may do.
 
+import { doorView } from "./door.js";
 import { call, session, ApiError } from "./api.js";
 import { h, replace } from "./dom.js";
 import { eventForm } from "./eventform.js";
@@ -214,7 +216,7 @@ async function formView(eventId) {
 }
 
 /** A door person's start: the door page, nothing else of the venue's. */
-function doorView() {
+function doorStartView() {
   const h1 = heading(t("doorTitle"));
   replace(
     view,
@@ -252,8 +254,12 @@ async function route() {
   try {
     if (!current()) await whoAmI();
     showNav(true);
-    if (path === "/door" || (!can("read") && can("scan"))) {
-      doorView();
+    if ((match = path.match(/^\/events\/([^/]+)\/door$/))) {
+      const stopper = await doorView(view, decodeURIComponent(match[1]), { notify, fail });
+      if (location.hash.replace(/^#/, "") === path) stopView = stopper;
+      else stopper();
+    } else if (path === "/door" || (!can("read") && can("scan"))) {
+      doorStartView();
     } else if (path === "/staff") {
       await staffView(view, { notify, fail });
     } else if (path === "/audit") {

@@ -25,7 +25,7 @@ function places(order) {
  * runs after a refund so the live view refreshes at once; `onError(exc)`
  * shows a failure.
  */
-export function ordersPanel({ eventId, onRefunded, onError }) {
+export function ordersPanel({ eventId, onRefunded, onResent, onError }) {
   const base = `/api/admin/events/${encodeURIComponent(eventId)}`;
   let all = [];
   let query = "";
@@ -86,6 +86,15 @@ export function ordersPanel({ eventId, onRefunded, onError }) {
     }
   }
 
+  async function resend(order) {
+    try {
+      await call("POST", `/api/admin/orders/${encodeURIComponent(order.order_id)}/resend`);
+      if (onResent) onResent(order);
+    } catch (exc) {
+      onError(exc);
+    }
+  }
+
   function ask(order) {
     pending = order;
     dialogText.textContent = t("refundText", {
@@ -111,12 +120,24 @@ export function ordersPanel({ eventId, onRefunded, onError }) {
       h(
         "td",
         {},
-        order.status === "paid" && can("refund")
-          ? h(
-              "button",
-              { type: "button", class: "danger small", testid: `admin-refund-${id}`, "aria-label": `${t("refund")} ${id}`, onclick: () => ask(order) },
-              t("refund"),
-            )
+        order.status === "paid"
+          ? [
+              can("refund")
+                ? h(
+                    "button",
+                    { type: "button", class: "danger small", testid: `admin-refund-${id}`, "aria-label": `${t("refund")} ${id}`, onclick: () => ask(order) },
+                    t("refund"),
+                  )
+                : null,
+              " ",
+              can("resend_email")
+                ? h(
+                    "button",
+                    { type: "button", class: "small", testid: `admin-resend-${id}`, "aria-label": `${t("resend")} ${id}`, onclick: () => resend(order) },
+                    t("resend"),
+                  )
+                : null,
+            ]
           : null,
       ),
     );

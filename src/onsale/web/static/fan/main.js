@@ -254,7 +254,7 @@ function paid(order) {
 
 function showOrder(order) {
   show("done");
-  renderOrder($("order-confirmation"), order);
+  renderOrder($("order-confirmation"), order, (store.get("order") || {}).token);
   focusHeading("done-title");
 }
 

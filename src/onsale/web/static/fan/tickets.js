@@ -23,7 +23,9 @@ function text(tag, value, className) {
   return node;
 }
 
-export function renderOrder(container, order) {
+/** The order and its tickets; with `token`, a link to the order's own page
+ * (the token in the fragment: never sent to a server, never in a log). */
+export function renderOrder(container, order, token = null) {
   container.replaceChildren();
   container.dataset.orderId = order.order_id;
   container.append(text("p", t("done.order", { id: order.order_id }), "order-id"));
@@ -38,6 +40,9 @@ export function renderOrder(container, order) {
     item.setAttribute("data-testid", "ticket");
     item.dataset.code = ticket.code;
     item.append(text("h3", t("done.ticket", { n: i + 1 })));
+    if (ticket.number != null) {
+      item.append(text("p", t("done.number", { number: ticket.number }), "number"));
+    }
     item.append(
       text(
         "p",
@@ -55,4 +60,11 @@ export function renderOrder(container, order) {
     list.append(item);
   });
   container.append(list);
+  if (token) {
+    const link = document.createElement("a");
+    link.href = `/o/${encodeURIComponent(order.order_id)}#${token}`;
+    link.textContent = t("done.page");
+    link.setAttribute("data-testid", "order-page-link");
+    container.append(link);
+  }
 }
