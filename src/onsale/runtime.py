@@ -91,8 +91,8 @@ class Runtime:
         try:
             if migrate:
                 await db.upgrade(settings.database_url)
-            engine = db.create_engine(settings.database_url)
-            await db.wait_ready(engine)
+            engine = db.create_engine(settings.database_url, pool_size=settings.db_pool_size)
+            await db.wait_ready(engine, warm_up=settings.db_pool_size)
             client = await redis_conn.connect(settings.redis_url)
         except BaseException:
             if embedded:

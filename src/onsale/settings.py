@@ -87,6 +87,8 @@ class Settings:
     header_timeout_seconds: float = 10.0
     # The Stripe.js the fan page loads; the pages' CSP lets its origin in.
     stripe_js_url: str = STRIPE_JS_URL
+    # Postgres connections a worker opens at start and keeps (onsale.db).
+    db_pool_size: int = 30
 
     @property
     def production(self) -> bool:
@@ -131,6 +133,14 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     value = _float(env, name, default)
     if value <= 0:
         raise SettingsError(f"{name} must be more than 0, got {env.get(name)!r}")
+    return value
+
+
+def _pool_size(env: Mapping[str, str]) -> int:
+    value = _int(env, "ONSALE_DB_POOL_SIZE", 30)
+    if not 1 <= value <= 500:
+        raw = env.get("ONSALE_DB_POOL_SIZE")
+        raise SettingsError(f"ONSALE_DB_POOL_SIZE must be 1-500, got {raw!r}")
     return value
 
 
@@ -217,4 +227,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         ),
         header_timeout_seconds=_positive(env, "ONSALE_HEADER_TIMEOUT_SECONDS", 10.0),
         stripe_js_url=env.get("ONSALE_STRIPE_JS_URL") or STRIPE_JS_URL,
+        db_pool_size=_pool_size(env),
     )
