@@ -43,7 +43,13 @@ async def get_payment(engine: AsyncEngine, payment_id: str) -> Payment | None:
 @timing.postgres
 async def reusable_payment(engine: AsyncEngine, key: str, hold_id: str) -> Payment | None:
     """An authorized payment of an earlier attempt with this key that has no
-    order yet: a retry reuses it instead of charging again (I3)."""
+    order yet: a retry reuses it instead of charging again (I3).
+
+    Read through the partial index ``payments_reusable`` (migration 0012),
+    whose condition the query states as literal SQL: a bound ``status = $3``
+    cannot prove the index' predicate once Postgres plans the prepared
+    statement generically (after five runs), and the planner went back to
+    walking every payment without an order."""
     async with engine.connect() as conn:
         row = (
             await conn.execute(
@@ -51,7 +57,7 @@ async def reusable_payment(engine: AsyncEngine, key: str, hold_id: str) -> Payme
                 .where(
                     payments.c.idempotency_key == key,
                     payments.c.hold_id == hold_id,
-                    payments.c.status == "authorized",
+                    sa.text("payments.status = 'authorized'"),
                     payments.c.order_id.is_(None),
                 )
                 .order_by(payments.c.created_at.desc())
