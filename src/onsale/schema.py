@@ -174,14 +174,6 @@ payments = sa.Table(
         "updated_at",
         postgresql_where=sa.text("status IN ('pending', 'authorized')"),
     ),
-    # checkout's reusable_payment (migration 0012): only the rows it can find
-    sa.Index(
-        "payments_reusable",
-        "idempotency_key",
-        "hold_id",
-        "created_at",
-        postgresql_where=sa.text("status = 'authorized' AND order_id IS NULL"),
-    ),
 )
 
 idempotency = sa.Table(
