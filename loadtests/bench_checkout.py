@@ -66,7 +66,14 @@ import httpx
 
 import launch
 import procstat
-from checkout_backends import Backends, LockSampler, db_counters, statements, statements_reset
+from checkout_backends import (
+    Backends,
+    LockSampler,
+    db_counters,
+    scans,
+    statements,
+    statements_reset,
+)
 from checkout_report import Snapshot, bucket_delta, buckets, by_package, combine, run_figures, table
 from scenario import event_body, iso
 
@@ -236,6 +243,7 @@ class Bench:
     def run_onsale(self, profile: Path | None = None) -> dict[str, Any]:
         event_id = self.new_event()
         asyncio.run(statements_reset(self.backends.onsale_dsn))
+        scans0 = asyncio.run(scans(self.backends.onsale_dsn))
         procs = self._spawn(self._client_jobs(event_id))
         spy = None
         if profile is not None:
@@ -246,7 +254,12 @@ class Bench:
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(timeout=60)
-        out["statements"] = asyncio.run(statements(self.backends.onsale_dsn, out["checkouts"]))
+        dsn, per = self.backends.onsale_dsn, max(out["checkouts"], 1)
+        out["statements"] = asyncio.run(statements(dsn, per))
+        # table and index scans per checkout (stats flushed: read after the settle)
+        scans1 = asyncio.run(scans(dsn))
+        delta = {k: round((v - scans0.get(k, 0)) / per, 2) for k, v in scans1.items()}
+        out["scans_per_checkout"] = {k: v for k, v in sorted(delta.items()) if v}
         return out
 
     def _py_spy(self, path: Path) -> subprocess.Popen[bytes]:

@@ -141,6 +141,29 @@ async def statements(dsn: str, per: int, top: int = 30) -> list[dict[str, Any]]:
     ]
 
 
+async def scans(dsn: str) -> dict[str, int]:
+    """Sequential and index scans so far, by table and by index (delta two
+    readings: which access path each checkout statement took)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = await conn.fetch(
+            "SELECT relname, seq_scan, seq_tup_read, idx_scan FROM pg_stat_user_tables"
+        )
+        indexes = await conn.fetch(
+            "SELECT indexrelname, idx_scan, idx_tup_read FROM pg_stat_user_indexes"
+        )
+    finally:
+        await conn.close()
+    out: dict[str, int] = {}
+    for t in tables:
+        out[f"{t['relname']}.seq_scan"] = int(t["seq_scan"] or 0)
+        out[f"{t['relname']}.seq_tup_read"] = int(t["seq_tup_read"] or 0)
+    for i in indexes:
+        out[f"{i['indexrelname']}.idx_scan"] = int(i["idx_scan"] or 0)
+        out[f"{i['indexrelname']}.idx_tup_read"] = int(i["idx_tup_read"] or 0)
+    return out
+
+
 @dataclass
 class LockSampler:
     """Samples pg_stat_activity every ``interval`` s in a thread: sessions of
