@@ -51,10 +51,10 @@ def async_url(url: str) -> str:
     raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]!r}")
 
 
-# Connections a worker keeps open (ONSALE_DB_POOL_SIZE): all of them opened
-# at start (``warm``) and kept, so that no checkout pays for a new session and
-# its statements prepared afresh. Two workers of 30 stay under Postgres'
-# default max_connections of 100.
+# Connections a worker keeps open (ONSALE_DB_POOL_SIZE; ONSALE_DB_POOL_WARM of
+# them opened at start by ``warm``), never closed for being idle, so that no
+# checkout pays for a new session and its statements prepared afresh. Two
+# workers of 30 stay under Postgres' default max_connections of 100.
 DEFAULT_POOL_SIZE = 30
 # Statements prepared once per connection and kept (asyncpg through
 # SQLAlchemy's dialect): checkout's dozen statements, the admin's, the
@@ -154,7 +154,7 @@ async def wait_ready(engine: AsyncEngine, *, attempts: int = 20, warm_up: int = 
         try:
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-            if warm_up > 1:
+            if warm_up > 0:
                 await warm(engine, warm_up)
             return
         except UNAVAILABLE_ERRORS as exc:

@@ -87,8 +87,10 @@ class Settings:
     header_timeout_seconds: float = 10.0
     # The Stripe.js the fan page loads; the pages' CSP lets its origin in.
     stripe_js_url: str = STRIPE_JS_URL
-    # Postgres connections a worker opens at start and keeps (onsale.db).
+    # Postgres connections a worker keeps at most (onsale.db), and how many of
+    # them it opens at start (the rest open as needed and are kept too).
     db_pool_size: int = 30
+    db_pool_warm: int = 5
 
     @property
     def production(self) -> bool:
@@ -141,6 +143,16 @@ def _pool_size(env: Mapping[str, str]) -> int:
     if not 1 <= value <= 500:
         raw = env.get("ONSALE_DB_POOL_SIZE")
         raise SettingsError(f"ONSALE_DB_POOL_SIZE must be 1-500, got {raw!r}")
+    return value
+
+
+def _pool_warm(env: Mapping[str, str]) -> int:
+    # Few by default: every test server and chaos app opens them at once, on a
+    # shared Postgres of 100 connections.
+    value = _int(env, "ONSALE_DB_POOL_WARM", 5)
+    if not 0 <= value <= 500:
+        raw = env.get("ONSALE_DB_POOL_WARM")
+        raise SettingsError(f"ONSALE_DB_POOL_WARM must be 0-500, got {raw!r}")
     return value
 
 
@@ -228,4 +240,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         header_timeout_seconds=_positive(env, "ONSALE_HEADER_TIMEOUT_SECONDS", 10.0),
         stripe_js_url=env.get("ONSALE_STRIPE_JS_URL") or STRIPE_JS_URL,
         db_pool_size=_pool_size(env),
+        db_pool_warm=_pool_warm(env),
     )

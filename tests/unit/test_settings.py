@@ -240,3 +240,12 @@ def test_metrics_token_is_a_secret() -> None:
     s = from_env({"ONSALE_METRICS_TOKEN": "scrape-me-0123456789"})
     assert s.metrics_token.reveal() == "scrape-me-0123456789"
     assert "scrape-me" not in repr(s)
+
+
+def test_the_postgres_pool_settings_have_bounds() -> None:
+    s = from_env({"ONSALE_DB_POOL_SIZE": "12", "ONSALE_DB_POOL_WARM": "0"})
+    assert (s.db_pool_size, s.db_pool_warm) == (12, 0)
+    assert (from_env({}).db_pool_size, from_env({}).db_pool_warm) == (30, 5)
+    for name, bad in (("ONSALE_DB_POOL_SIZE", "0"), ("ONSALE_DB_POOL_WARM", "-1")):
+        with pytest.raises(SettingsError, match=name):
+            from_env({name: bad})
