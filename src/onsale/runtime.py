@@ -135,8 +135,9 @@ class Runtime:
         try:
             if migrate and settings.migrate_on_start:
                 await db.upgrade(settings.database_url)
-            engine = db.create_engine(settings.database_url)
-            await db.wait_ready(engine)
+            engine = db.create_engine(settings.database_url, pool_size=settings.db_pool_size)
+            warm = min(settings.db_pool_warm, settings.db_pool_size)
+            await db.wait_ready(engine, warm_up=warm)
             client = await redis_conn.connect(settings.redis_url)
         except BaseException:
             if embedded:

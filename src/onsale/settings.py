@@ -113,6 +113,10 @@ class Settings:
     mail_interval_seconds: float = 2.0
     mail_retry_seconds: float = 10.0
     mail_retry_max_seconds: float = 600.0
+    # Postgres connections a worker keeps at most (onsale.db), and how many of
+    # them it opens at start (the rest open as needed and are kept too).
+    db_pool_size: int = 30
+    db_pool_warm: int = 5
 
     @property
     def production(self) -> bool:
@@ -157,6 +161,24 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     value = _float(env, name, default)
     if value <= 0:
         raise SettingsError(f"{name} must be more than 0, got {env.get(name)!r}")
+    return value
+
+
+def _pool_size(env: Mapping[str, str]) -> int:
+    value = _int(env, "ONSALE_DB_POOL_SIZE", 30)
+    if not 1 <= value <= 500:
+        raw = env.get("ONSALE_DB_POOL_SIZE")
+        raise SettingsError(f"ONSALE_DB_POOL_SIZE must be 1-500, got {raw!r}")
+    return value
+
+
+def _pool_warm(env: Mapping[str, str]) -> int:
+    # Few by default: every test server and chaos app opens them at once, on a
+    # shared Postgres of 100 connections.
+    value = _int(env, "ONSALE_DB_POOL_WARM", 5)
+    if not 0 <= value <= 500:
+        raw = env.get("ONSALE_DB_POOL_WARM")
+        raise SettingsError(f"ONSALE_DB_POOL_WARM must be 0-500, got {raw!r}")
     return value
 
 
@@ -263,6 +285,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         mail_interval_seconds=_positive(env, "ONSALE_MAIL_INTERVAL_SECONDS", 2.0),
         mail_retry_seconds=_positive(env, "ONSALE_MAIL_RETRY_SECONDS", 10.0),
         mail_retry_max_seconds=_positive(env, "ONSALE_MAIL_RETRY_MAX_SECONDS", 600.0),
+        db_pool_size=_pool_size(env),
+        db_pool_warm=_pool_warm(env),
     )
 
 

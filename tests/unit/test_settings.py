@@ -246,3 +246,12 @@ def test_stripe_api_base_is_stripe_unless_set() -> None:
     assert from_env({}).stripe_api_base == "https://api.stripe.com"
     local = from_env({"ONSALE_STRIPE_API_BASE": "http://127.0.0.1:8420/"})
     assert local.stripe_api_base == "http://127.0.0.1:8420"
+
+
+def test_the_postgres_pool_settings_have_bounds() -> None:
+    s = from_env({"ONSALE_DB_POOL_SIZE": "12", "ONSALE_DB_POOL_WARM": "0"})
+    assert (s.db_pool_size, s.db_pool_warm) == (12, 0)
+    assert (from_env({}).db_pool_size, from_env({}).db_pool_warm) == (30, 5)
+    for name, bad in (("ONSALE_DB_POOL_SIZE", "0"), ("ONSALE_DB_POOL_WARM", "-1")):
+        with pytest.raises(SettingsError, match=name):
+            from_env({name: bad})
