@@ -78,6 +78,11 @@ CASES = [
     Case("GET", "/api/admin/venue-settings", MANAGER),
     Case("PUT", "/api/admin/venue-settings", MANAGER, body={}),
     Case("GET", "/api/admin/payment-account", MANAGER),
+    Case("POST", "/api/admin/events/{event}/door-keys", MANAGER, body={"label": "Gate"}),
+    Case("GET", "/api/admin/events/{event}/door-keys", MANAGER),
+    Case("DELETE", "/api/admin/events/{event}/door-keys/{key}", MANAGER),
+    Case("GET", "/api/admin/events/{event}/door", READERS),
+    Case("POST", "/api/admin/orders/{order}/resend", SELLERS),
     Case("PUT", "/api/admin/payment-account", MANAGER, body={}),
     # The platform's: no venue key of any role (401: the platform token only).
     Case("POST", "/api/admin/venues", PLATFORM_ONLY, body={}),
