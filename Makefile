@@ -26,8 +26,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Everything: the unit, integration and slow tests on two pytest-xdist workers,
+# then the browser and load runs one at a time (they start servers and
+# Chromium of their own and measure time).
 test: $(STAMP) lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 -m "not e2e and not load"
+	$(BIN)/pytest -m "e2e or load"
 
 # Unit and integration tests only, on two pytest-xdist workers (each its own
 # test database and Redis index); the markers come from tests/conftest.py
