@@ -1,5 +1,9 @@
 """Locust suites of a hot on-sale, against any onsale URL (`--host`).
 
+(Over 450 lines: Locust loads the user classes from this one file; what they
+share that is not Locust's own (the record, the verdict's checks, the event
+body) already lives in run_sellout.py and scenario.py.)
+
     locust -f loadtests/locustfile.py Fan --headless -u 300 -r 50 -t 60s --host URL
     locust -f loadtests/locustfile.py BoxOffice ...     # staff selling at the counter
     locust -f loadtests/locustfile.py Browser ...       # the read traffic of an on-sale
