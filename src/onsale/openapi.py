@@ -11,8 +11,15 @@ from onsale.openapi_schemas import BODIES, SCHEMAS, WEBSOCKETS, ref
 # (method, path, summary, auth, success status, error statuses)
 OPERATIONS: list[tuple[str, str, str, str, int, tuple[int, ...]]] = [
     ("get", "/healthz", "Process alive", "", 200, ()),
-    ("get", "/readyz", "Redis and Postgres reachable", "", 200, (503,)),
-    ("get", "/metrics", "Prometheus metrics", "", 200, ()),
+    ("get", "/readyz", "Redis and Postgres reachable (503 too while draining)", "", 200, (503,)),
+    (
+        "get",
+        "/metrics",
+        "Prometheus metrics (Bearer ONSALE_METRICS_TOKEN when set)",
+        "",
+        200,
+        (401,),
+    ),
     ("get", "/openapi.json", "This document", "", 200, ()),
     (
         "post",
@@ -218,7 +225,14 @@ OPERATIONS: list[tuple[str, str, str, str, int, tuple[int, ...]]] = [
     ("get", "/consent/withdraw", "Withdraw marketing consent: the page (HTML)", "", 200, ()),
     ("post", "/consent/withdraw", "Withdraw marketing consent (HTML)", "", 200, ()),
     ("get", "/api/events/{event_id}", "Public event info", "", 200, (404,)),
-    ("get", "/api/events/{event_id}/seats", "Seat map with live states", "", 200, (404,)),
+    (
+        "get",
+        "/api/events/{event_id}/seats",
+        "Seat map with live states (gzip, ETag: 304 to If-None-Match; ?section=CODE)",
+        "",
+        200,
+        (404, 422),
+    ),
     (
         "post",
         "/api/events/{event_id}/queue",
