@@ -76,3 +76,36 @@ async def _give_order(runtime: Runtime, event_id: str, payment_id: str) -> None:
         await conn.execute(
             payments.update().where(payments.c.id == payment_id).values(order_id="ord_reuse")
         )
+
+
+async def test_reuse_or_create_takes_the_same_payment_in_one_statement(
+    runtime: Runtime, make_event: MakeEvent
+) -> None:
+    """``reuse_or_create`` (checkout step 2: the lookup and the new row in one
+    round trip) reuses what ``reusable_payment`` finds, else writes a new
+    ``pending`` row."""
+    event_id = (await make_event())["id"]
+    eng = runtime.engine
+    args = {
+        "event_id": event_id,
+        "provider": "test",
+        "amount_cents": 100,
+        "currency": "EUR",
+        "last4": "4242",
+    }
+    first, created = await payment_repo.reuse_or_create(eng, hold_id="h1", key="k1", **args)
+    assert created
+    row = await payment_repo.get_payment(eng, first)
+    assert row is not None and row.status == "pending" and row.hold_id == "h1"
+    # pending is not reusable: another attempt gets a row of its own
+    second, created = await payment_repo.reuse_or_create(eng, hold_id="h1", key="k1", **args)
+    assert created and second != first
+    await payment_repo.payment_set(eng, first, "authorized", ref="r1")
+    await asyncio.sleep(0.002)
+    await payment_repo.payment_set(eng, second, "authorized", ref="r2")
+    again, created = await payment_repo.reuse_or_create(eng, hold_id="h1", key="k1", **args)
+    assert not created and again == second  # the newest, as reusable_payment
+    found = await payment_repo.reusable_payment(eng, "k1", "h1")
+    assert found is not None and found.id == again
+    other, created = await payment_repo.reuse_or_create(eng, hold_id="h2", key="k1", **args)
+    assert created and other not in (first, second)

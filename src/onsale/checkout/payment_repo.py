@@ -103,6 +103,56 @@ async def reusable_payment(engine: AsyncEngine, key: str, hold_id: str) -> Payme
     return None
 
 
+_REUSE_OR_CREATE = sa.text(
+    "WITH reuse AS (SELECT id, hold_id, status, order_id, created_at FROM payments"
+    " WHERE idempotency_key = :key ORDER BY created_at DESC LIMIT :attempts),"
+    " old AS (SELECT id FROM reuse WHERE hold_id = :hold AND status = 'authorized'"
+    " AND order_id IS NULL ORDER BY created_at DESC LIMIT 1),"
+    " pay AS (INSERT INTO payments (id, event_id, hold_id, provider, idempotency_key,"
+    " amount_cents, currency, card_last4, status)"
+    " SELECT :id, :event, :hold, :provider, :key, :amount, :currency, :last4, 'pending'"
+    " WHERE NOT EXISTS (SELECT 1 FROM old) RETURNING id)"
+    " SELECT COALESCE((SELECT id FROM old), (SELECT id FROM pay)) AS id"
+)
+
+
+@timing.postgres
+async def reuse_or_create(
+    engine: AsyncEngine,
+    *,
+    event_id: str,
+    hold_id: str,
+    provider: str,
+    key: str,
+    amount_cents: int,
+    currency: str,
+    last4: str,
+) -> tuple[str, bool]:
+    """:func:`reusable_payment`, else :func:`payment_create`, in one
+    statement (one round trip, one transaction): the payment id and whether
+    it is a new ``pending`` row. The key alone picks the rows, for the
+    reason :func:`reusable_payment` gives."""
+    payment_id = new_id("pay")
+    async with engine.begin() as conn:
+        found = (
+            await conn.execute(
+                _REUSE_OR_CREATE,
+                {
+                    "key": key,
+                    "attempts": KEY_ATTEMPTS,
+                    "hold": hold_id,
+                    "id": payment_id,
+                    "event": event_id,
+                    "provider": provider,
+                    "amount": amount_cents,
+                    "currency": currency,
+                    "last4": last4,
+                },
+            )
+        ).scalar_one()
+    return str(found), found == payment_id
+
+
 @timing.postgres
 async def payment_create(
     engine: AsyncEngine,

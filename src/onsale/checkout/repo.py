@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onsale.audit import Actor, audit
-from onsale.checkout import idempotency
+from onsale.checkout import hot_rows, idempotency
 from onsale.checkout.policy import Buyer, Quote
 from onsale.errors import HoldExpired, LimitExceeded, SeatsUnavailable
 from onsale.inventory.store import Sale
@@ -140,39 +140,49 @@ async def write_order(
             # it in parallel) is refused here, before any check that could
             # blame the places.
             await _check_buyer_limit(conn, order)
-            if guard_capacity:
-                await _take_capacity(conn, order)
-            await conn.execute(
-                tickets.insert(),
-                [
-                    {
-                        "id": t["ticket_id"],
-                        "order_id": order.order_id,
-                        "event_id": order.event_id,
-                        "section": t["section"],
-                        "seat": t["seat"],
-                        "price_cents": t["price_cents"],
-                        "fee_cents": t["fee_cents"],
-                        "code": t["code"],
-                        "status": "live",
-                    }
-                    for t in response["tickets"]
-                ],
-            )
+            # The rows nobody else touches first (tickets in one statement, the
+            # payment link, the e-mail row), the contended ones last.
+            await conn.execute(tickets.insert().values(_ticket_rows(order, response)))
             await conn.execute(
                 payments.update()
                 .where(payments.c.id == order.payment_id)
                 .values(order_id=order.order_id, updated_at=sa.func.now())
             )
-            await _issue_tickets(conn, issuer, order, response)
-            if idem is not None:
-                await idempotency.idem_finish(conn, idem[0], idem[1], 201, response)
+            if issuer.numbering.in_order_transaction and response["tickets"]:
+                if order.buyer.email:
+                    await issuer.enqueue_mail(conn, order.venue_id, order.order_id)
+                await hot_rows.take(conn, order, idem, response, guard_capacity=guard_capacity)
+            else:
+                # The negative control of I10 (numbers in their own transaction):
+                # the old order of statements, which that control needs.
+                if guard_capacity:
+                    await _take_capacity(conn, order)
+                await _issue_tickets(conn, issuer, order, response)
+                if idem is not None:
+                    await idempotency.idem_finish(conn, idem[0], idem[1], 201, response)
     except IntegrityError as exc:
         if "tickets_live_seat" in str(exc.orig):
             raise SeatsUnavailable("A seat of this hold was sold to someone else") from exc
         if "orders_hold_id_key" in str(exc.orig):
             raise HoldExpired("This hold has been paid for", reason="paid") from exc
         raise
+
+
+def _ticket_rows(order: NewOrder, response: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": t["ticket_id"],
+            "order_id": order.order_id,
+            "event_id": order.event_id,
+            "section": t["section"],
+            "seat": t["seat"],
+            "price_cents": t["price_cents"],
+            "fee_cents": t["fee_cents"],
+            "code": t["code"],
+            "status": "live",
+        }
+        for t in response["tickets"]
+    ]
 
 
 async def _issue_tickets(

@@ -211,10 +211,11 @@ class CheckoutService:
         scope: str,
     ) -> Outcome:
         quote = policy.quote(event.spec, hold.section, hold.seats, hold.quantity)
+        known: Known | None = None
         if card.provider == "stripe" and self.stripe is not None:
             payment = await self.stripe.verify(event, hold, card.ref, quote)
         else:
-            payment = await self._authorize(event, hold, key, card, quote)
+            payment, known = await self._authorize(event, hold, key, card, quote)
         return await self._complete(
             event,
             hold,
@@ -224,22 +225,21 @@ class CheckoutService:
             channel="online",
             idem=(scope, key),
             per_buyer=event.spec.limits.per_buyer,
+            known=known,
         )
 
     async def _authorize(
         self, event: Event, hold: Hold, key: str, card: policy.Card, quote: policy.Quote
-    ) -> str:
-        """Step 2. The payment id of an authorized payment.
+    ) -> tuple[str, Known | None]:
+        """Step 2. The payment id of an authorized payment, with its provider
+        and reference when this call authorized it (no read to capture it).
 
         Raises PaymentDeclined (the hold goes back to plain held) or
         Unavailable when the provider cannot be reached.
         """
         provider = self.providers[card.provider]
         try:
-            reusable = await payment_repo.reusable_payment(self.engine, key, hold.hold_id)
-            if reusable is not None:
-                return reusable.id
-            payment_id = await payment_repo.payment_create(
+            payment_id, created = await payment_repo.reuse_or_create(
                 self.engine,
                 event_id=event.id,
                 hold_id=hold.hold_id,
@@ -249,6 +249,8 @@ class CheckoutService:
                 currency=quote.currency,
                 last4=card.last4,
             )
+            if not created:  # an earlier attempt's authorization (I3)
+                return payment_id, None
         except Exception:
             # Nothing was charged (Postgres away): end this attempt's claim so
             # that a retry with any key is not kept waiting for its grace.
@@ -268,7 +270,7 @@ class CheckoutService:
             raise PaymentDeclined(reason=auth.decline_reason)
         await payment_repo.payment_set(self.engine, payment_id, "authorized", ref=auth.ref)
         self.faults.check(faults.AFTER_AUTHORIZE)
-        return payment_id
+        return payment_id, Known(provider.name, auth.ref)
 
     async def _back_to_held(self, event_id: str, hold_id: str, *, declined: bool = False) -> None:
         with contextlib.suppress(OnsaleError):  # it ran out meanwhile: nothing to give back
@@ -285,6 +287,7 @@ class CheckoutService:
         channel: str,
         idem: tuple[str, str] | None,
         per_buyer: int | None,
+        known: Known | None = None,
     ) -> Outcome:
         """Steps 3 and 4, and the capture."""
         order_id = repo.new_id("ord")
@@ -313,10 +316,10 @@ class CheckoutService:
         except HoldExpired:
             # Another checkout wrote this hold's order (its claim had lapsed):
             # the places are that order's now; only this payment goes.
-            await self._void(payment_id)
+            await self._void(payment_id, known)
             raise
         except (Conflict, ValidationFailed):
-            await self._void(payment_id)
+            await self._void(payment_id, known)
             await self._release_after_refusal(event.id, hold.hold_id)
             raise
         self.faults.check(faults.AFTER_ORDER_COMMIT)
@@ -328,7 +331,7 @@ class CheckoutService:
                 "commit_sold failed; the reconciler will replay it",
                 extra={"event_id": event.id, "order_id": order_id},
             )
-        await self._capture(payment_id)
+        await self._capture(payment_id, known)
         return Outcome(201, body)
 
     async def _order_body(self, event: Event, order_id: str, quote: policy.Quote) -> dict[str, Any]:
@@ -353,16 +356,20 @@ class CheckoutService:
             ],
         }
 
-    async def _provider_op(self, payment_id: str, op: str) -> bool:
-        payment = await payment_repo.get_payment(self.engine, payment_id)
-        if payment is None or payment.provider_ref is None:
-            return False
-        provider = self.providers.get(payment.provider)
+    async def _provider_op(self, payment_id: str, op: str, known: Known | None) -> bool:
+        if known is not None:  # authorized by this request: no read needed
+            name, ref, account = known.provider, known.ref, ""
+        else:
+            payment = await payment_repo.get_payment(self.engine, payment_id)
+            if payment is None or payment.provider_ref is None:
+                return False
+            name, ref, account = payment.provider, payment.provider_ref, payment.account
+        provider = self.providers.get(name)
         if provider is None:  # cash at the counter: nobody to call
             return True
         try:
             with timing.timed(metrics.PAYMENT_CALL_SECONDS.labels(provider.name, op)):
-                await getattr(provider, op)(payment.provider_ref, account=payment.account)
+                await getattr(provider, op)(ref, account=account)
         except PaymentError:
             log.warning(
                 "payment %s failed; the reconciler retries", op, extra={"payment_id": payment_id}
@@ -370,12 +377,12 @@ class CheckoutService:
             return False
         return True
 
-    async def _void(self, payment_id: str) -> None:
-        if await self._provider_op(payment_id, "void"):
+    async def _void(self, payment_id: str, known: Known | None = None) -> None:
+        if await self._provider_op(payment_id, "void", known):
             await payment_repo.payment_set(self.engine, payment_id, "voided")
 
-    async def _capture(self, payment_id: str) -> None:
-        if await self._provider_op(payment_id, "capture"):
+    async def _capture(self, payment_id: str, known: Known | None = None) -> None:
+        if await self._provider_op(payment_id, "capture", known):
             await payment_repo.payment_set(self.engine, payment_id, "captured")
 
     async def _release_after_refusal(self, event_id: str, hold_id: str) -> None:
@@ -412,7 +419,7 @@ class CheckoutService:
                 ref = f"cash:{actor}" if card.provider == "cash" else f"terminal:{card.ref}"
                 await payment_repo.payment_set(self.engine, payment_id, "captured", ref=ref)
             else:
-                payment_id = await self._authorize(
+                payment_id, _ = await self._authorize(
                     event, hold, f"boxoffice:{hold.hold_id}", card, quote
                 )
             outcome = await self._complete(
@@ -429,6 +436,16 @@ class CheckoutService:
             await self._release_after_refusal(event.id, hold.hold_id)
             raise
         return outcome
+
+
+@dataclass(frozen=True)
+class Known:
+    """A payment this request authorized: whom to call and its reference,
+    so that capturing (or voiding) it needs no read of its row. Its account
+    is the provider's only one ("": ``payment_create`` sets no venue)."""
+
+    provider: str
+    ref: str
 
 
 def outcome_code(outcome: Outcome) -> str:

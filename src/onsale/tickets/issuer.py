@@ -30,6 +30,11 @@ class TicketIssuer:
     async def code(self, venue_id: str, event_id: str, ticket_id: str) -> str:
         return make_code(await self.keys.private(venue_id), event_id, ticket_id)
 
+    async def enqueue_mail(self, conn: AsyncConnection, venue_id: str, order_id: str) -> None:
+        """The e-mail row alone, for an order transaction that takes the
+        numbers itself in its last statement (checkout/repo.py)."""
+        await outbox.enqueue(conn, outbox.ORDER_TICKETS, venue_id, order_id=order_id)
+
     async def in_order_transaction(
         self,
         conn: AsyncConnection,
