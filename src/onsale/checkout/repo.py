@@ -19,9 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from onsale.audit import Actor, audit
-from onsale.checkout import hot_rows, idempotency
+from onsale.checkout import buyer_limit, hot_rows, idempotency
 from onsale.checkout.policy import Buyer, Quote
-from onsale.errors import HoldExpired, LimitExceeded, SeatsUnavailable
+from onsale.errors import HoldExpired, SeatsUnavailable
 from onsale.inventory.store import Sale
 from onsale.monitoring import timing
 from onsale.schema import orders, payments, sections, tickets
@@ -47,37 +47,6 @@ class NewOrder:
     queue_entry: str | None
     payment_id: str
     per_buyer: int | None  # None: no per-buyer limit (box office)
-
-
-async def _check_buyer_limit(conn: AsyncConnection, order: NewOrder) -> None:
-    if order.per_buyer is None:
-        return
-    # Serialize the checkouts of one buyer of one event, so that two parallel
-    # orders cannot both pass the limit.
-    await conn.execute(
-        sa.select(
-            sa.func.pg_advisory_xact_lock(
-                sa.func.hashtextextended(order.event_id + "|" + order.buyer.email_norm, 0)
-            )
-        )
-    )
-    bought = (
-        await conn.execute(
-            sa.select(sa.func.count())
-            .select_from(tickets.join(orders))
-            .where(
-                orders.c.event_id == order.event_id,
-                orders.c.buyer_email_norm == order.buyer.email_norm,
-                tickets.c.status == "live",
-            )
-        )
-    ).scalar_one()
-    if bought + len(order.quote.lines) > order.per_buyer:
-        raise LimitExceeded(
-            "This buyer has reached the ticket limit of the event",
-            per_buyer=order.per_buyer,
-            bought=bought,
-        )
 
 
 async def _take_capacity(conn: AsyncConnection, order: NewOrder) -> None:
@@ -139,7 +108,13 @@ async def write_order(
             # After the order row: a second order for one hold (two checkouts of
             # it in parallel) is refused here, before any check that could
             # blame the places.
-            await _check_buyer_limit(conn, order)
+            await buyer_limit.enforce(
+                conn,
+                order.event_id,
+                order.buyer.email_norm,
+                len(order.quote.lines),
+                order.per_buyer,
+            )
             # The rows nobody else touches first (tickets in one statement, the
             # payment link, the e-mail row), the contended ones last.
             await conn.execute(tickets.insert().values(_ticket_rows(order, response)))
