@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -347,22 +348,29 @@ def run(args: argparse.Namespace, work: Path, clock: Clock) -> int:
         report = _verdict(stack, args, sale, _load(stack, args, sale))
     finally:
         stack.stop()
+    return emit(report, args.report)
+
+
+def emit(report: dict[str, Any], path: Path | None) -> int:
+    """Print the report and its verdict (and write it to ``path``); the exit code."""
     text = json.dumps(report, indent=2)
     print(text)
-    if args.report:
-        args.report.write_text(text)
+    if path:
+        path.write_text(text)
     print("VERDICT:", "PASS" if report["ok"] else "FAIL", flush=True)
     return 0 if report["ok"] else 1
 
 
-def main() -> int:
-    args = _parser().parse_args()
-    # SIGTERM unwinds like Ctrl-C, so that everything started is stopped; and
-    # Ctrl-C does even when started in the background (which ignores SIGINT).
+def run_in_scratch(
+    args: argparse.Namespace, run: Callable[[argparse.Namespace, Path, Clock], int], prefix: str
+) -> int:
+    """``run(args, work, clock)`` in a scratch folder (kept with ``--keep``).
+    SIGTERM unwinds like Ctrl-C, so that everything started is stopped; and
+    Ctrl-C does even when started in the background (which ignores SIGINT)."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.default_int_handler)
     clock = Clock()
-    work = Path(tempfile.mkdtemp(prefix="onsale-chaos-"))
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         return run(args, work, clock)
     except KeyboardInterrupt:
@@ -373,6 +381,10 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
         else:
             clock.say(f"kept {work}")
+
+
+def main() -> int:
+    return run_in_scratch(_parser().parse_args(), run, "onsale-chaos-")
 
 
 if __name__ == "__main__":

@@ -33,14 +33,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import secrets
-import shutil
-import signal
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -48,7 +43,7 @@ from typing import Any
 
 import httpx
 
-from chaos import Clock, _app_errors, _auth, _get
+from chaos import Clock, _app_errors, _auth, _get, emit, run_in_scratch
 from chaos_backends import App, Backends
 from chaos_report import fans_with_errors, violations
 from rolling_backends import HAProxy, RedisCluster
@@ -359,30 +354,11 @@ def run(args: argparse.Namespace, work: Path, clock: Clock) -> int:
         report = _verdict(stack, args, event_id, venue_key, rollout, load)
     finally:
         stack.stop()
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.report:
-        args.report.write_text(text)
-    print("VERDICT:", "PASS" if report["ok"] else "FAIL", flush=True)
-    return 0 if report["ok"] else 1
+    return emit(report, args.report)
 
 
 def main() -> int:
-    args = _parser().parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    clock = Clock()
-    work = Path(tempfile.mkdtemp(prefix="onsale-rolling-"))
-    try:
-        return run(args, work, clock)
-    except KeyboardInterrupt:
-        clock.say("interrupted: what the run started is stopped")
-        return 130
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            clock.say(f"kept {work}")
+    return run_in_scratch(_parser().parse_args(), run, "onsale-rolling-")
 
 
 if __name__ == "__main__":
