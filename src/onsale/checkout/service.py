@@ -11,6 +11,11 @@
 4. ``commit_sold`` (Lua, idempotent) marks the seats sold;
 5. the reconciler replays step 4 (and voids orphan payments) after a crash.
 
+(Just over 450 lines: the five steps and their failure paths are read
+together; the orders after the sale live in ``orders.py``, Stripe's checkout
+in ``stripe_checkout.py``, the order transaction in ``repo.py`` and
+``hot_rows.py``. A further split would cut a step from its error handling.)
+
 The idempotency record is written only after step 1 accepted the hold as the
 caller's: a request naming a hold that never was, or someone else's, is
 answered without storing anything.
